@@ -1,0 +1,121 @@
+"""Pinned, resumable, verified HTTP downloads.
+
+A download goes to ``<dest>.part``; an interrupted transfer resumes from there with an HTTP
+``Range`` request. The finished file is checked against its pinned sha256 before it is moved onto
+``dest``: a corrupted file is deleted and fetched again once from scratch, and never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from progalign.errors import DownloadError
+from progalign.io import sha256_file
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 16
+_TIMEOUT = float(os.environ.get("PROGALIGN_HTTP_TIMEOUT", "60"))
+
+
+def cache_dir() -> Path:
+    """Return the download cache root (``$PROGALIGN_CACHE`` or ``$XDG_CACHE_HOME/progalign``)."""
+    if env := os.environ.get("PROGALIGN_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "progalign"
+
+
+def _transfer(url: str, part: Path, progress: bool) -> None:
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "progalign"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=_TIMEOUT)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:  # already complete (or the part is longer than the file)
+            return
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(
+            f"{url}: cannot connect ({reason}). Are you offline? Set PROGALIGN_CACHE to a folder "
+            "that already holds the file, or fetch it on a machine with network access."
+        ) from None
+    with response:
+        if offset and response.status != 206:  # server ignored the Range: start again
+            offset = 0
+        total = response.headers.get("Content-Length")
+        size = int(total) + offset if total is not None else None
+        mode = "ab" if offset else "wb"
+        with (
+            open(part, mode) as handle,
+            tqdm(
+                total=size,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                desc=Path(url.split("#")[0]).name[:40],
+                disable=not progress,
+            ) as bar,
+        ):
+            while block := response.read(_CHUNK):
+                handle.write(block)
+                bar.update(len(block))
+
+
+def fetch(url: str, dest: str | os.PathLike[str], sha256: str, progress: bool = True) -> Path:
+    """Download ``url`` to ``dest`` unless a verified copy is already there.
+
+    Args:
+        url: HTTP(S) or file URL.
+        dest: Final path.
+        sha256: Expected hex digest (pinned by the caller).
+        progress: Show a progress bar.
+
+    Returns:
+        ``dest`` as a ``Path``.
+
+    Raises:
+        DownloadError: offline, HTTP error, or checksum mismatch after one fresh retry.
+    """
+    target = Path(dest)
+    if target.exists():
+        if sha256_file(target) == sha256:
+            return target
+        log.warning("%s does not match its pinned sha256; fetching it again", target)
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    for attempt in (1, 2):
+        _transfer(url, part, progress)
+        digest = sha256_file(part)
+        if digest == sha256:
+            os.replace(part, target)
+            return target
+        part.unlink()
+        log.warning("%s: sha256 %s != pinned %s (attempt %d)", url, digest, sha256, attempt)
+    raise DownloadError(f"{url}: content does not match the pinned sha256 {sha256}; not used")
+
+
+def fetch_bytes(url: str, sha256: str) -> bytes:
+    """Fetch a small file into memory and verify its sha256 (no resume)."""
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
+            data: bytes = response.read()
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise DownloadError(f"{url}: cannot connect ({getattr(exc, 'reason', exc)})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise DownloadError(f"{url}: sha256 {digest} does not match the pinned {sha256}; not used")
+    return data
