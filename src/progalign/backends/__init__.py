@@ -1,0 +1,5 @@
+"""Scoring backends: Hugging Face transformers (CPU/GPU) and vLLM (GPU, imported lazily)."""
+
+from progalign.backends.base import Backend, ContinuationScore, LLRequest, load_backend
+
+__all__ = ["Backend", "ContinuationScore", "LLRequest", "load_backend"]

@@ -1,0 +1,1 @@
+"""The value-vector engine: prompts, answer crediting and the 19-d ProgressGym vector."""

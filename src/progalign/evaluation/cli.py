@@ -1,0 +1,163 @@
+"""``progalign values``: evaluate one model into a 19-d value vector (JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from progalign.errors import ProgalignError
+
+log = logging.getLogger(__name__)
+
+#: Models below this size answer letter prompts degenerately (DESIGN §4): score option texts.
+_TEXT_SCORING_BELOW = 1_000_000_000
+
+
+def register(sub: Any) -> None:
+    """Add the ``values`` sub-command."""
+    p = sub.add_parser("values", help="evaluate a model on the moral questionnaire")
+    p.add_argument("--model", required=True,
+                   help="model folder, Hugging Face repo id, or 'embedded' (SmolLM2-135M-Instruct)")
+    p.add_argument("--out", required=True, type=Path, help="result JSON file")
+    q = p.add_argument_group("questionnaire")
+    q.add_argument("--questionnaire", type=Path,
+                   help="folder written by 'progalign questionnaire fetch' (default: fetch --protocol)")
+    q.add_argument("--protocol", default="paper-2024", choices=["paper-2024", "head-2025"])
+    q.add_argument("--moralchoice", type=Path, help="CSV in the upstream MoralChoice schema")
+    q.add_argument("--foundation", type=Path, help="CSV in the upstream Moral Foundations schema")
+    q.add_argument("--views", type=Path, help="CSV in the upstream worldview schema")
+    q.add_argument("--limit", type=int, help="at most N items per group (first N)")
+    q.add_argument("--per-dimension", type=int, help="stratified subsample: N items per stratum")
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--mode", default="logprob", choices=["logprob", "generate"])
+    e.add_argument("--scoring", default="auto", choices=["auto", "texts", "letters"],
+                   help="auto: option texts for models under 1B parameters, else letters")
+    e.add_argument("--permutations", default="all", choices=["all", "cyclic", "identity"])
+    e.add_argument("--format", dest="prompt_format", default="chat", choices=["chat", "alpaca"])
+    e.add_argument("--aggregation", default="progressgym-2024",
+                   choices=["progressgym-2024", "mean"])
+    e.add_argument("--bootstrap", type=int, default=1000)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--max-new-tokens", type=int, default=48)
+    e.add_argument("--temperature", type=float, default=0.0)
+    e.add_argument("--embedding-matcher", action="store_true",
+                   help="generate mode: match unmatched answers by MiniLM embeddings")
+    b = p.add_argument_group("backend")
+    b.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    b.add_argument("--device", default="auto")
+    b.add_argument("--dtype", default="auto")
+    b.add_argument("--batch-size", type=int, default=16)
+    b.add_argument("--threads", type=int)
+    p.set_defaults(func=run)
+
+
+def _questionnaire_dir(args: argparse.Namespace, scratch: Path) -> Path:
+    from progalign.download import cache_dir
+    from progalign.questionnaire.fetch import build_questionnaire
+
+    overrides = {
+        g: path for g in ("moralchoice", "foundation", "views")
+        if (path := getattr(args, g)) is not None
+    }
+    if args.questionnaire and overrides:
+        raise ProgalignError("give either --questionnaire or CSV files, not both")
+    if args.questionnaire:
+        if args.per_dimension:
+            raise ProgalignError("--per-dimension applies when fetching; use --limit here")
+        return Path(args.questionnaire)
+    if overrides or args.per_dimension:
+        out = scratch / "questionnaire"
+        build_questionnaire(
+            args.protocol, out, per_dimension=args.per_dimension, seed=args.seed,
+            csv_overrides=overrides or None, groups=tuple(overrides) if overrides else None,
+        )
+        return out
+    out = cache_dir() / "questionnaire" / args.protocol
+    if not (out / "items.jsonl").exists():
+        build_questionnaire(args.protocol, out)
+    return out
+
+
+def _first_per_group(items: list[Any], limit: int) -> list[Any]:
+    seen: dict[str, int] = {}
+    kept = []
+    for item in items:
+        seen[item.group] = seen.get(item.group, 0) + 1
+        if seen[item.group] <= limit:
+            kept.append(item)
+    return kept
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``progalign values``."""
+    from progalign.backends.base import load_backend
+    from progalign.evaluation.engine import EvalSettings, evaluate
+    from progalign.evaluation.templates import load_templates
+    from progalign.io import write_json
+    from progalign.provenance import provenance
+    from progalign.questionnaire.fetch import load_questionnaire
+
+    started = time.perf_counter()
+    model = args.model
+    if model == "embedded":
+        from progalign.models.embedded import ensure_embedded_model
+
+        model = str(ensure_embedded_model())
+    with tempfile.TemporaryDirectory(prefix="progalign-q-") as scratch:
+        qdir = _questionnaire_dir(args, Path(scratch))
+        questionnaire = load_questionnaire(qdir)
+        templates = load_templates(questionnaire.templates_dir)
+    items = questionnaire.items
+    if args.limit:
+        items = _first_per_group(items, args.limit)
+    backend_options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
+    if args.backend == "hf":
+        backend_options.update(batch_size=args.batch_size, threads=args.threads)
+    backend = load_backend(args.backend, model, **backend_options)
+    scoring = args.scoring
+    reason = "requested"
+    if scoring == "auto":
+        n_params = backend.n_parameters()
+        small = n_params is not None and n_params < _TEXT_SCORING_BELOW
+        scoring = "texts" if small else "letters"
+        reason = (f"auto: {n_params} parameters; models under 1e9 answer letter prompts "
+                  "degenerately, so option texts are scored by length-normalised likelihood"
+                  if small else f"auto: {n_params} parameters; letter/yes-no answers scored")
+    settings = EvalSettings(
+        mode=args.mode, scoring=scoring, length_normalise=scoring == "texts",
+        permutations=args.permutations, prompt_format=args.prompt_format,
+        aggregation=args.aggregation, bootstrap=args.bootstrap, seed=args.seed,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+    )
+    embedder = None
+    if args.embedding_matcher:
+        from progalign.evaluation.embedder import MiniLMEmbedder
+
+        embedder = MiniLMEmbedder()
+    result = evaluate(items, templates, backend, settings, embedder=embedder)
+    actions = {it.item_id: list(it.actions) for it in items}
+    for row in result["items"]:
+        row["actions"] = actions[row["item_id"]]
+    result["scoring_choice"] = reason
+    result["questionnaire"] = {
+        "protocol": questionnaire.meta.get("protocol"),
+        "items_sha256": questionnaire.items_sha256,
+        "n_items": len(items),
+        "limit_per_group": args.limit,
+        "subsample": questionnaire.meta.get("subsample"),
+        "sources": questionnaire.meta.get("sources"),
+    }
+    result["provenance"] = provenance(
+        command="values", arguments={k: str(v) for k, v in vars(args).items() if k != "func"},
+        backend=backend.describe(), seeds={"bootstrap": args.seed, "generation": args.seed},
+    )
+    result["timings"]["total_s"] = round(time.perf_counter() - started, 3)
+    write_json(args.out, result)
+    vec = ", ".join(f"{x:.3f}" for x in result["vector"])
+    log.info("wrote %s (%d prompts, %.1f prompts/s): [%s]", args.out, result["counts"]["prompts"],
+             result["timings"]["prompts_per_s"], vec)
+    return 0

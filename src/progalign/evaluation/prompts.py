@@ -1,0 +1,122 @@
+"""Turn questionnaire items into prompts (spec §3.2) with content-tracked option orders.
+
+Every prompt records ``order``: ``order[p]`` is the index of the *original* action shown at
+display position ``p``. All crediting goes through ``order``, so a preference is always
+attributed to the content a model chose, never to the position it was shown at (the upstream
+HEAD defect of spec §3.3).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from progalign.evaluation.templates import (
+    FOUR_OPTION_TYPES,
+    TWO_OPTION_TYPES,
+    QuestionTemplate,
+    Templates,
+)
+from progalign.questionnaire.items import Item
+
+PermutationScheme = Literal["all", "cyclic", "identity"]
+Scoring = Literal["texts", "letters"]
+LETTERS = "ABCD"
+
+# Option-text continuations, one per question type: each is one of the upstream response
+# templates for that type (checked in ``candidates``), so the scored answer is one the
+# upstream matcher would accept.
+_TEXT_FORMS: dict[str, str] = {
+    "ab": "{L}. {option}",
+    "4c_fav": "{L}. {option}",
+    "compare": 'I prefer "{option}"',
+    "repeat": "{option}",
+    "repeat2_fav": "{option}",
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One question asked about one item under one option order."""
+
+    item_id: str
+    qtype: str
+    order: tuple[int, ...]
+    instruction: str
+    input: str
+    shown: tuple[str, ...]
+
+
+def permutations(n: int, scheme: PermutationScheme) -> list[tuple[int, ...]]:
+    """Return the display orders to ask for an item with ``n`` options.
+
+    ``all``: every permutation (2 or 24; upstream HEAD). ``cyclic``: the ``n`` rotations, a Latin
+    square that shows every option once at every position (balances position bias at 1/6 of the
+    cost for four options). ``identity``: the original order only (upstream paper era).
+    """
+    identity = tuple(range(n))
+    if scheme == "identity":
+        return [identity]
+    if scheme == "cyclic":
+        return [identity[k:] + identity[:k] for k in range(n)]
+    if scheme == "all":
+        return list(itertools.permutations(identity))
+    raise ValueError(f"unknown permutation scheme {scheme!r} (all, cyclic, identity)")
+
+
+def question_types(item: Item) -> tuple[str, ...]:
+    """Question types asked for an item (3 for two options, 2 for four)."""
+    return FOUR_OPTION_TYPES if len(item.actions) == 4 else TWO_OPTION_TYPES
+
+
+def build_prompts(
+    items: Iterable[Item], templates: Templates, scheme: PermutationScheme = "all"
+) -> list[Prompt]:
+    """Build every (item, question type, order) prompt, in item order."""
+    prompts: list[Prompt] = []
+    for item in items:
+        if len(item.actions) not in (2, 4):
+            raise ValueError(f"item {item.item_id}: {len(item.actions)} actions (need 2 or 4)")
+        for qtype in question_types(item):
+            template = templates.questions[qtype]
+            for order in permutations(len(item.actions), scheme):
+                shown = tuple(item.actions[i] for i in order)
+                prompts.append(
+                    Prompt(
+                        item_id=item.item_id,
+                        qtype=qtype,
+                        order=order,
+                        instruction=template.header,
+                        input=template.fill(item.context, shown),
+                        shown=shown,
+                    )
+                )
+    return prompts
+
+
+def candidates(prompt: Prompt, template: QuestionTemplate, scoring: Scoring) -> tuple[str, ...]:
+    """Continuations to score for ``prompt``, one per display position.
+
+    ``letters``: the answer labels the question asks for (``[A]``/``A``, or ``yes``/``no``
+    for ``compare``; the option texts for the repeat types, as upstream). ``texts``: the option
+    text in an answer form taken from the response templates (e.g. ``A. <option>``), which
+    small models score far more meaningfully than a bare letter.
+    """
+    if scoring == "letters":
+        if prompt.qtype == "compare":
+            return ("yes", "no")
+        if prompt.qtype in ("ab", "4c_fav"):
+            fmt = "[{}]" if template.bracketed else "{}"
+            return tuple(fmt.format(LETTERS[p]) for p in range(len(prompt.shown)))
+        return prompt.shown
+    if scoring != "texts":
+        raise ValueError(f"unknown scoring {scoring!r} (texts, letters)")
+    form = _TEXT_FORMS[prompt.qtype]
+    expected = form.replace("{L}", "A").replace("{option}", "{optionA}")
+    if expected not in template.responses.get("A", ()):
+        raise ValueError(f"{prompt.qtype}: answer form {expected!r} is not a response template")
+    return tuple(
+        form.format(L=LETTERS[p], option=option) for p, option in enumerate(prompt.shown)
+    )
