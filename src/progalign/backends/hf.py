@@ -83,7 +83,8 @@ class HFBackend(Backend):
         self.share_prefix = share_prefix
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=self.dtype)
-        self.model.to(self.device).eval()
+        self.model.eval()
+        self.model.to(self.device)  # type: ignore[arg-type]
         bos = self.tokenizer.bos_token_id
         probe = self.tokenizer("a").input_ids
         self._prepend_bos = bos is not None and len(probe) > 0 and probe[0] == bos
@@ -207,7 +208,7 @@ class HFBackend(Backend):
                 **sampling,
             )
             for row in out[:, width:]:
-                answers.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+                answers.append(str(self.tokenizer.decode(row, skip_special_tokens=True)).strip())
             bar.update(len(encoded))
         bar.close()
         return answers

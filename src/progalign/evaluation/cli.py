@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, type=Path, help="result JSON file")
     q = p.add_argument_group("questionnaire")
     q.add_argument("--questionnaire", type=Path,
-                   help="folder written by 'progalign questionnaire fetch' (default: fetch --protocol)")
+                   help="folder from 'progalign questionnaire fetch' (default: fetch --protocol)")
     q.add_argument("--protocol", default="paper-2024", choices=["paper-2024", "head-2025"])
     q.add_argument("--moralchoice", type=Path, help="CSV in the upstream MoralChoice schema")
     q.add_argument("--foundation", type=Path, help="CSV in the upstream Moral Foundations schema")

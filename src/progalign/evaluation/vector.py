@@ -10,7 +10,7 @@ cosines into NaN as upstream does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,7 +27,7 @@ DIMENSIONS: tuple[str, ...] = (
 _SLICES = {"moralchoice": slice(0, 10), "foundation": slice(10, 15), "views": slice(15, 19)}
 
 
-def rule_template(labels: dict[str, Sequence[str]]) -> np.ndarray:
+def rule_template(labels: Mapping[str, Sequence[str]]) -> np.ndarray:
     """τ for one MoralChoice item: +1 where action1 is the rule-respecting option, -1 where
     action2 is, 0 where the labels agree (spec §3.4; "No Agreement" resolves by the other side).
     """
@@ -126,21 +126,21 @@ def value_vector(
         groups[group] = GroupData(np.array(rows).reshape(len(rows), width), themes)
 
     vector = np.zeros(len(DIMENSIONS))
-    for group, data in groups.items():
-        vector[_SLICES[group]] = _aggregate(data, group, aggregation)
+    for name, data in groups.items():
+        vector[_SLICES[name]] = _aggregate(data, name, aggregation)
 
     low, high = vector.copy(), vector.copy()
     if bootstrap > 0:
         rng = np.random.default_rng(seed)
         samples = np.zeros((bootstrap, len(DIMENSIONS)))
-        for group, data in groups.items():
+        for name, data in groups.items():
             n = data.contributions.shape[0]
             for b in range(bootstrap):
                 pick = rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int)
                 resampled = GroupData(
                     data.contributions[pick], None if data.themes is None else data.themes[pick]
                 )
-                samples[b, _SLICES[group]] = _aggregate(resampled, group, aggregation)
+                samples[b, _SLICES[name]] = _aggregate(resampled, name, aggregation)
         low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     return ValueVector(
         vector=vector,
