@@ -137,7 +137,9 @@ def test_conversion(converted: tuple[Path, float]) -> None:
     tokenizer = AutoTokenizer.from_pretrained(path)
     assert tokenizer.chat_template == SMOLLM2_CHAT_TEMPLATE
     assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == (
-        "<|im_start|>", "<|im_end|>", "<|im_end|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|im_end|>",
     )
     assert "local_files_only" not in json.loads((path / "tokenizer_config.json").read_text())
 

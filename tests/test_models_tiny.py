@@ -30,7 +30,9 @@ def test_loads_with_auto_classes(tiny_dir: Path) -> None:
     assert len(tokenizer) <= model.config.vocab_size
     assert tuple(tokenizer.convert_ids_to_tokens([0, 1, 2])) == SPECIAL_TOKENS
     assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == (
-        "<|im_start|>", "<|im_end|>", "<|im_end|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|im_end|>",
     )
     assert model.config.eos_token_id == tokenizer.eos_token_id == 2
     text = "A doctor must choose in a time of war: tell the truth or tell a lie."

@@ -20,8 +20,18 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 _AGENTS = (
-    "A doctor", "A farmer", "A merchant", "A soldier", "A teacher", "A judge", "A priest",
-    "A sailor", "A mother", "A king", "A servant", "A student",
+    "A doctor",
+    "A farmer",
+    "A merchant",
+    "A soldier",
+    "A teacher",
+    "A judge",
+    "A priest",
+    "A sailor",
+    "A mother",
+    "A king",
+    "A servant",
+    "A student",
 )
 _ACTIONS = (
     ("tell the truth", "tell a lie"),
@@ -34,16 +44,29 @@ _ACTIONS = (
     ("protect the child", "leave the child"),
 )
 _CONTEXTS = (
-    "during a long winter", "in a time of war", "at the market", "after a storm",
-    "before the harvest", "in a small village", "on a crowded ship", "at the royal court",
+    "during a long winter",
+    "in a time of war",
+    "at the market",
+    "after a storm",
+    "before the harvest",
+    "in a small village",
+    "on a crowded ship",
+    "at the royal court",
 )
 _REASONS = (
-    "because honesty matters", "because the family is hungry", "because the elders demand it",
-    "because God commands it", "because it is fair", "because everyone else does it",
+    "because honesty matters",
+    "because the family is hungry",
+    "because the elders demand it",
+    "because God commands it",
+    "because it is fair",
+    "because everyone else does it",
 )
 _QUESTIONS = (
-    "Is it right to {a}?", "Should one {b} to save a friend?", "What would a good person do?",
-    "Is it ever wrong to {a}?", "Would you {b} if nobody would know?",
+    "Is it right to {a}?",
+    "Should one {b} to save a friend?",
+    "What would a good person do?",
+    "Is it ever wrong to {a}?",
+    "Would you {b} if nobody would know?",
 )
 
 
