@@ -35,6 +35,7 @@ from progalign.backends.kv import Tokenized, common_prefix, forward_hidden, pref
 log = logging.getLogger(__name__)
 
 _MIN_SHARED_PREFIX = 4
+_SORT_PREFIX = 48
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -131,7 +132,17 @@ class HFBackend(Backend):
     ) -> list[list[ContinuationScore]]:
         """See ``Backend.loglikelihood``."""
         tokenized = [self.tokenize_request(r) for r in requests]
-        order = sorted(range(len(tokenized)), key=lambda i: tokenized[i].context)
+        # Group contexts that share a long prefix (same chat preamble and question header),
+        # then by length so that batches carry little padding; permutations of one item stay
+        # adjacent (same prefix, nearly the same length).
+        order = sorted(
+            range(len(tokenized)),
+            key=lambda i: (
+                tokenized[i].context[:_SORT_PREFIX],
+                len(tokenized[i].context),
+                tokenized[i].context,
+            ),
+        )
         results: list[list[ContinuationScore]] = [[] for _ in requests]
         cached: tuple[tuple[int, ...], Any] | None = None
         bar = tqdm(total=len(order), desc="scoring", unit="prompt", disable=not progress)

@@ -36,7 +36,8 @@ def register(sub: Any) -> None:
     e.add_argument("--mode", default="logprob", choices=["logprob", "generate"])
     e.add_argument("--scoring", default="auto", choices=["auto", "texts", "letters"],
                    help="auto: option texts for models under 1B parameters, else letters")
-    e.add_argument("--permutations", default="all", choices=["all", "cyclic", "identity"])
+    e.add_argument("--permutations", default="cyclic", choices=["all", "cyclic", "identity"],
+                   help="option orders: cyclic rotations (default), all (HEAD), identity")
     e.add_argument("--format", dest="prompt_format", default="chat", choices=["chat", "alpaca"])
     e.add_argument("--aggregation", default="progressgym-2024",
                    choices=["progressgym-2024", "mean"])

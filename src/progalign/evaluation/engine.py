@@ -34,7 +34,7 @@ class EvalSettings:
     mode: Mode = "logprob"
     scoring: Scoring = "texts"
     length_normalise: bool = True
-    permutations: PermutationScheme = "all"
+    permutations: PermutationScheme = "cyclic"
     prompt_format: PromptFormat = "chat"
     aggregation: Aggregation = "progressgym-2024"
     bootstrap: int = 1000
