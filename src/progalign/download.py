@@ -8,6 +8,7 @@ A download goes to ``<dest>.part``; an interrupted transfer resumes from there w
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import urllib.error
@@ -22,6 +23,7 @@ from progalign.io import sha256_file
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
+_RESUMES = 3  # interrupted transfers resumed within one fetch() call
 _TIMEOUT = float(os.environ.get("PROGALIGN_HTTP_TIMEOUT", "60"))
 
 
@@ -31,6 +33,10 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "progalign"
+
+
+class _Interrupted(Exception):
+    """The connection dropped mid-file; the ``.part`` keeps what arrived."""
 
 
 def _transfer(url: str, part: Path, progress: bool) -> None:
@@ -67,9 +73,28 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
                 disable=not progress,
             ) as bar,
         ):
-            while block := response.read(_CHUNK):
-                handle.write(block)
-                bar.update(len(block))
+            try:
+                while block := response.read(_CHUNK):
+                    handle.write(block)
+                    bar.update(len(block))
+            except (http.client.IncompleteRead, OSError) as exc:
+                raise _Interrupted(str(exc)) from None
+    if size is not None and part.stat().st_size < size:  # server closed early without error
+        raise _Interrupted(f"got {part.stat().st_size} of {size} bytes")
+
+
+def _transfer_resuming(url: str, part: Path, progress: bool) -> None:
+    for resume in range(_RESUMES + 1):
+        try:
+            _transfer(url, part, progress)
+            return
+        except _Interrupted as exc:
+            size = part.stat().st_size if part.exists() else 0
+            log.warning("%s: interrupted at %d bytes (%s); resuming", url, size, exc)
+            if resume == _RESUMES:
+                raise DownloadError(
+                    f"{url}: interrupted {resume + 1} times; rerun to resume from {size} bytes"
+                ) from None
 
 
 def fetch(url: str, dest: str | os.PathLike[str], sha256: str, progress: bool = True) -> Path:
@@ -96,7 +121,7 @@ def fetch(url: str, dest: str | os.PathLike[str], sha256: str, progress: bool = 
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     for attempt in (1, 2):
-        _transfer(url, part, progress)
+        _transfer_resuming(url, part, progress)
         digest = sha256_file(part)
         if digest == sha256:
             os.replace(part, target)

@@ -1,42 +1,30 @@
 # Value vectors: every model evaluated once on the questionnaire.
 
+Q = config["questionnaire"]
+Q_NAME = Q["protocol"] + (f"-n{Q['per_dimension']}-s{Q['seed']}" if Q["per_dimension"] else "")
+
 
 rule questionnaire:
     output:
-        items="resources/questionnaire/questionnaire/items.jsonl",
+        jsonl=f"resources/questionnaire/{Q_NAME}/items.jsonl",
     params:
-        protocol=config["questionnaire"]["protocol"],
-        subsample=(
-            f"--per-dimension {config['questionnaire']['per_dimension']}"
-            if config["questionnaire"].get("per_dimension")
-            else ""
-        ),
-        seed=config["questionnaire"]["seed"],
+        protocol=Q["protocol"],
+        subsample=f"--per-dimension {Q['per_dimension']}" if Q["per_dimension"] else "",
+        seed=Q["seed"],
     log:
         "logs/questionnaire.log",
     shell:
         "progalign questionnaire fetch --protocol {params.protocol} --seed {params.seed}"
-        " {params.subsample} --out $(dirname {output.items}) 2> {log}"
-
-
-rule base_model:
-    output:
-        directory("resources/models/base"),
-    params:
-        base=config["models"]["base"],
-    log:
-        "logs/base_model.log",
-    shell:
-        "progalign model materialize {params.base} --out {output} 2> {log}"
+        " {params.subsample} --out $(dirname {output.jsonl}) 2> {log}"
 
 
 rule values_base:
     input:
-        questionnaire=rules.questionnaire.output.items,
-        model=rules.base_model.output[0],
+        questionnaire=rules.questionnaire.output.jsonl,
     output:
         "results/values/base.json",
     params:
+        model=config["models"]["base"],
         ev=config["evaluation"],
     threads: 2
     resources:
@@ -47,7 +35,7 @@ rule values_base:
     benchmark:
         "benchmarks/out/values_base.tsv"
     shell:
-        "progalign values --model {input.model} --questionnaire $(dirname {input.questionnaire})"
+        "progalign values --model {params.model} --questionnaire $(dirname {input.questionnaire})"
         " --backend {params.ev[backend]} --mode {params.ev[mode]} --scoring {params.ev[scoring]}"
         " --permutations {params.ev[permutations]} --format {params.ev[prompt_format]}"
         " --aggregation {params.ev[aggregation]} --bootstrap {params.ev[bootstrap]}"

@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     """Add the ``values`` sub-command."""
     p = sub.add_parser("values", help="evaluate a model on the moral questionnaire")
     p.add_argument("--model", required=True,
-                   help="model folder, Hugging Face repo id, or 'embedded' (SmolLM2-135M-Instruct)")
+                   help="model folder, Hugging Face repo id, 'embedded' (SmolLM2-135M-Instruct) "
+                   "or 'tiny' (random test model)")
     p.add_argument("--out", required=True, type=Path, help="result JSON file")
     q = p.add_argument_group("questionnaire")
     q.add_argument("--questionnaire", type=Path,
@@ -103,11 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from progalign.questionnaire.fetch import load_questionnaire
 
     started = time.perf_counter()
-    model = args.model
-    if model == "embedded":
-        from progalign.models.embedded import ensure_embedded_model
+    from progalign.models.resolve import resolve_model
 
-        model = str(ensure_embedded_model())
+    model = resolve_model(args.model)
     with tempfile.TemporaryDirectory(prefix="progalign-q-") as scratch:
         qdir = _questionnaire_dir(args, Path(scratch))
         questionnaire = load_questionnaire(qdir)

