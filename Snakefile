@@ -1,7 +1,16 @@
 # progalign workflow. Stage rules live in workflow/rules/; every rule calls the progalign CLI.
+import os
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# Rules call the progalign CLI installed next to the Python running Snakemake (e.g. .venv/bin).
+os.environ["PATH"] = (
+    f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+)
 
 
 configfile: "config.yaml"
@@ -14,6 +23,6 @@ include: "workflow/rules/values.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/values/base.json",
-    default_target: True

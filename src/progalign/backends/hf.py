@@ -23,14 +23,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from progalign.backends.base import (
-    Backend,
-    ContinuationScore,
-    LLRequest,
-    PromptFormat,
-    alpaca_prompt,
-)
+from progalign.backends.base import Backend, ContinuationScore, LLRequest, PromptFormat
 from progalign.backends.kv import Tokenized, common_prefix, forward_hidden, prefix_cache
+from progalign.backends.tokens import PromptTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -86,44 +81,20 @@ class HFBackend(Backend):
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=self.dtype)
         self.model.eval()
         self.model.to(self.device)  # type: ignore[arg-type]
-        bos = self.tokenizer.bos_token_id
-        probe = self.tokenizer("a").input_ids
-        self._prepend_bos = bos is not None and len(probe) > 0 and probe[0] == bos
+        self.prompts = PromptTokenizer(self.tokenizer, model)
 
     # ----------------------------------------------------------------- prompts and tokens
     def format_prompt(self, instruction: str, input_text: str, fmt: PromptFormat) -> str:
         """See ``Backend.format_prompt``."""
-        if fmt == "alpaca":
-            return alpaca_prompt(instruction, input_text)
-        if self.tokenizer.chat_template is None:
-            raise ValueError(f"{self.model_id} has no chat template; use prompt format 'alpaca'")
-        content = instruction + input_text
-        text = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
-        )
-        return str(text)
+        return self.prompts.format_prompt(instruction, input_text, fmt)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (BOS prepended when the tokenizer would add one)."""
-        ids: list[int] = self.tokenizer(text, add_special_tokens=False).input_ids
-        bos = self.tokenizer.bos_token_id
-        if self._prepend_bos and (not ids or ids[0] != bos):
-            ids = [bos, *ids]
-        return ids
+        return self.prompts.encode(text)
 
     def tokenize_request(self, request: LLRequest) -> Tokenized:
-        """Context ids and per-continuation ids (split as lm-eval does: enc(ctx+cont) tail)."""
-        ctx = self.encode(request.context)
-        conts = []
-        for cont in request.continuations:
-            whole = self.encode(request.context + cont)
-            tail = whole[len(ctx) :] if whole[: len(ctx)] == ctx else []
-            if not tail:
-                tail = self.tokenizer(cont, add_special_tokens=False).input_ids
-            if not tail:
-                raise ValueError(f"continuation {cont!r} encodes to no tokens")
-            conts.append(tail)
-        return Tokenized(ctx, conts)
+        """See ``PromptTokenizer.tokenize_request``."""
+        return self.prompts.tokenize_request(request)
 
     # ----------------------------------------------------------------- scoring
     @torch.inference_mode()
