@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -21,8 +22,8 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    ranges: list[str | None] = []
+    files: ClassVar[dict[str, bytes]] = {}
+    ranges: ClassVar[list[str | None]] = []
     cut_after: int | None = None  # drop the connection after N bytes (first request only)
 
     def log_message(self, *args: object) -> None:  # keep test output quiet
