@@ -1,8 +1,8 @@
 """Atomic file writes and small JSON/JSONL helpers.
 
 Every output of progalign goes through these functions: content is written to a temporary file
-in the target's own directory and moved into place with ``os.replace``, so a killed process never leaves
-a file that looks complete, and a failed write keeps the target's old content.
+in the target's own directory and moved into place with ``os.replace``, so a killed process never
+leaves a file that looks complete, and a failed write keeps the target's old content.
 """
 
 from __future__ import annotations
