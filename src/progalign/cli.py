@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "progalign.models.cli",
     "progalign.corpus.cli",
     "progalign.hub.cli",
+    "progalign.training.cli",
 )
 
 

@@ -1,0 +1,1 @@
+"""Training of historical language models (continued pre-training per century)."""
