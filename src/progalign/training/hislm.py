@@ -86,7 +86,7 @@ class _Blocks(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
 def _split(blocks: list[list[int]], fraction: float, seed: int) -> tuple[list, list]:
     order = list(range(len(blocks)))
     random.Random(seed).shuffle(order)
-    n_val = int(round(len(blocks) * fraction)) if fraction > 0 else 0
+    n_val = round(len(blocks) * fraction) if fraction > 0 else 0
     if fraction > 0 and len(blocks) > 1:
         n_val = max(1, n_val)
     val = sorted(order[:n_val])

@@ -14,7 +14,9 @@ from progalign.training.hislm import corpus_blocks
 
 
 @torch.inference_mode()
-def block_nll(model: Any, blocks: Sequence[Sequence[int]], batch_size: int = 8) -> tuple[float, int]:
+def block_nll(
+    model: Any, blocks: Sequence[Sequence[int]], batch_size: int = 8
+) -> tuple[float, int]:
     """Summed next-token negative log-likelihood over ``blocks`` and the number of predictions."""
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
