@@ -18,7 +18,8 @@ from progalign.cli import main
 from progalign.training.config import HislmConfig, load_hislm_config
 from progalign.training.hislm import corpus_blocks, train_hislm
 
-WORDS = ["the", "king", "and", "the", "people", "of", "the", "land", "spoke", "of", "law", "and", "mercy", "and", "bread"]
+WORDS = ["the", "king", "and", "the", "people", "of", "the", "land", "spoke", "of", "law",
+         "and", "mercy", "and", "bread"]
 
 
 def _records(n: int = 40, year: int = 1650) -> list[dict]:
