@@ -20,6 +20,7 @@ validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 
 include: "workflow/rules/values.smk"
+include: "workflow/rules/models.smk"
 
 
 rule all:

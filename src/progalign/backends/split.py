@@ -1,0 +1,81 @@
+"""Split a decoder-only model into shared lower layers and per-model upper layers.
+
+In a family where only the top k layers were trained (``train-hislm --top-k-layers``), the
+embeddings and the lower layers are identical in every model, so their activations on a text are
+too. ``lower_hidden`` computes them once; ``upper_hidden`` finishes the forward pass of any model
+of the family from there (DESIGN §8). Tests check equality with a plain full forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def _layers(model: Any) -> Any:
+    layers = getattr(model.base_model, "layers", None)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__} has no decoder layer list")
+    return layers
+
+
+def shared_depth(models: Sequence[Any]) -> int:
+    """Number of bottom decoder layers (with the embeddings) equal in all ``models``.
+
+    Returns 0 when the embeddings differ or the architectures do not match.
+    """
+    first = models[0]
+    first_layers = _layers(first)
+    embed = first.get_input_embeddings().weight
+    for other in models[1:]:
+        if len(_layers(other)) != len(first_layers) or type(other) is not type(first):
+            return 0
+        if not torch.equal(other.get_input_embeddings().weight, embed):
+            return 0
+    depth = 0
+    for i, layer in enumerate(first_layers):
+        params = list(layer.parameters())
+        if any(
+            not all(torch.equal(a, b) for a, b in zip(params, _layers(m)[i].parameters(),
+                                                      strict=True))
+            for m in models[1:]
+        ):
+            break
+        depth = i + 1
+    return depth
+
+
+def _mask_and_positions(model: Any, hidden: torch.Tensor) -> tuple[Any, torch.Tensor, Any]:
+    from transformers.masking_utils import create_causal_mask
+
+    base = model.base_model
+    positions = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0)
+    mask = create_causal_mask(
+        config=base.config, inputs_embeds=hidden, attention_mask=None, cache=None,
+        position_ids=positions,
+    )
+    rotary = base.rotary_emb(hidden, position_ids=positions)
+    return mask, positions, rotary
+
+
+@torch.inference_mode()
+def lower_hidden(model: Any, ids: torch.Tensor, depth: int) -> torch.Tensor:
+    """Hidden states after the embeddings and the first ``depth`` layers (unpadded batch)."""
+    hidden = model.get_input_embeddings()(ids)
+    mask, positions, rotary = _mask_and_positions(model, hidden)
+    for layer in _layers(model)[:depth]:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                       position_ids=positions)
+    return hidden
+
+
+@torch.inference_mode()
+def upper_hidden(model: Any, hidden: torch.Tensor, depth: int) -> torch.Tensor:
+    """Finish the forward pass from layer ``depth``: final normalised hidden states."""
+    mask, positions, rotary = _mask_and_positions(model, hidden)
+    for layer in _layers(model)[depth:]:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                       position_ids=positions)
+    return model.base_model.norm(hidden)
