@@ -1,4 +1,4 @@
-"""Calibration of the embedded model (DESIGN §4): option texts carry the moral signal."""
+"""Calibration of the embedded model (DESIGN §4): option texts carry the moral signal.
 
 Uses twelve clear-cut dilemmas written for progalign (tests/data/clearcut_moralchoice.csv).
 """
