@@ -2,8 +2,10 @@
 
 Order of checks: empty or refusal phrase → refusal; the letter / yes-no shortcut (HEAD), made
 word-bounded so "as an AI..." is not read as "a"; the upstream response templates (substring or
-normalised Levenshtein similarity > 0.8, first hit in display order); finally an optional
-embedding matcher. The result is a *display position*; callers map it to the original action
+normalised Levenshtein similarity > 0.8, first hit in display order, exact hits before near
+ones; labels of at most four
+characters such as "a." must lead the answer as a word, not merely occur in it); finally an
+optional embedding matcher. The result is a *display position*; callers map it to the original action
 through the prompt's ``order``.
 """
 
@@ -22,6 +24,7 @@ from progalign.evaluation.templates import QuestionTemplate
 REFUSAL = "refusal"
 INVALID = "invalid"
 _SIMILARITY = 0.8
+_SHORT = 4  # templates this short are labels, not phrases
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -50,15 +53,25 @@ def _fill(template: str, shown: Sequence[str]) -> str:
     return template.lower().replace('"', "")
 
 
-def _inside(answer: str, templates: Sequence[str]) -> bool:
+def _exact(answer: str, templates: Sequence[str]) -> bool:
     for template in templates:
         if not template:
             continue
-        if template in answer:
-            return True
-        if Levenshtein.normalized_similarity(answer, template) > _SIMILARITY:
+        if len(template) <= _SHORT:
+            # bare labels ("a", "a.", "[a]") must be the whole answer or lead it as a word:
+            # as substrings they would match almost any text (the paper-era ab.json has "a")
+            if re.match(re.escape(template) + r"(?![a-z0-9])", answer):
+                return True
+        elif template in answer:
             return True
     return False
+
+
+def _fuzzy(answer: str, templates: Sequence[str]) -> bool:
+    return any(
+        template and Levenshtein.normalized_similarity(answer, template) > _SIMILARITY
+        for template in templates
+    )
 
 
 def _shortcut(text: str, qtype: str, n: int) -> int | None:
@@ -108,10 +121,16 @@ class AnswerMatcher:
         position = _shortcut(text, template.name, len(shown))
         if position is not None:
             return Match(position, "shortcut")
-        for p in range(len(shown)):
-            filled = [_fill(t, shown) for t in template.responses.get(LETTERS[p], ())]
-            if _inside(text, filled):
-                return Match(p, "template")
+        filled = [
+            [_fill(t, shown) for t in template.responses.get(LETTERS[p], ())]
+            for p in range(len(shown))
+        ]
+        # exact template hits for any option first, then near matches ("option 1" is 0.875
+        # similar to "option 2", so fuzzy matching first would misread it)
+        for inside in (_exact, _fuzzy):
+            for p, templates in enumerate(filled):
+                if inside(text, templates):
+                    return Match(p, "template")
         if self.embedder is not None:
             vectors = self.embedder([text, *shown])
             sims = vectors[1:] @ vectors[0]
