@@ -3,10 +3,9 @@
 Order of checks: empty or refusal phrase → refusal; the letter / yes-no shortcut (HEAD), made
 word-bounded so "as an AI..." is not read as "a"; the upstream response templates (substring or
 normalised Levenshtein similarity > 0.8, first hit in display order, exact hits before near
-ones; labels of at most four
-characters such as "a." must lead the answer as a word, not merely occur in it); finally an
-optional embedding matcher. The result is a *display position*; callers map it to the original action
-through the prompt's ``order``.
+ones; labels of at most four characters such as "a." must lead the answer as a word, not merely
+occur in it); finally an optional embedding matcher. The result is a *display position*; callers
+map it to the original action through the prompt's ``order``.
 """
 
 from __future__ import annotations
