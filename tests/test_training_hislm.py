@@ -25,7 +25,8 @@ WORDS = ["the", "king", "and", "the", "people", "of", "the", "land", "spoke", "o
 def _records(n: int = 40, year: int = 1650) -> list[dict]:
     return [
         {"content": " ".join(WORDS[(i + j) % len(WORDS)] for j in range(60)),
-         "creation_year": year, "source_dataset": "test"}
+         "creation_year": year, "source_dataset": "test", "license": "public domain",
+         "source": "test"}
         for i in range(n)
     ]
 
@@ -97,3 +98,25 @@ def test_killed_training_leaves_nothing_that_looks_finished(tiny_model, tmp_path
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists()
+
+
+def test_sft_stage_trains_on_completions_and_is_recorded(tiny_model, tmp_path):
+    sft = tmp_path / "timeless.jsonl"
+    sft.write_text("".join(
+        json.dumps({"instruction": f"Name a colour number {i}.", "input": "",
+                    "output": "The sky is blue and the grass is green."}) + "\n"
+        for i in range(16)))
+    meta = train_hislm(str(tiny_model), _records(), tmp_path / "m", CFG.replace(sft_epochs=1,
+                       sft_learning_rate=1e-3), sft_file=sft)
+    assert meta["sft"]["records"] == 16 and meta["sft"]["train_loss"] > 0
+    assert str(sft) in meta["sft"]["file"]
+
+
+def test_bad_sft_file_fails_before_training(tiny_model, tmp_path, capsys):
+    corpus = tmp_path / "C017.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in _records()))
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text(json.dumps({"instruction": "hi"}) + "\n")
+    code = main(["train-hislm", "--base", str(tiny_model), "--corpus", str(corpus),
+                 "--out", str(tmp_path / "m"), "--sft", str(sft)])
+    assert code == 2 and "'output'" in capsys.readouterr().err

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import Any
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
            "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+
+
+#: The timeless instruction set of stage-2 SFT (spec §6.5; ~3,000 Alpaca records).
+TIMELESSQA_REPO = "PKU-Alignment/ProgressGym-TimelessQA"
 
 
 def parse_bytes(text: str) -> int:
@@ -49,6 +54,12 @@ def register(subparsers: Any) -> None:
     model.add_argument("--out-root", required=True, help="writes OUT_ROOT/<family>/<century>/")
     model.set_defaults(func=_fetch_model)
 
+    timeless = sub.add_parser("fetch-timelessqa",
+                              help="PKU-Alignment/ProgressGym-TimelessQA (SFT set of stage 2)")
+    _common(timeless)
+    timeless.add_argument("--out", required=True, help="output folder (timeless_qa.json)")
+    timeless.set_defaults(func=_fetch_timelessqa)
+
     table = sub.add_parser("list-models", help="print the 36 published model ids")
     table.set_defaults(func=_list_models)
 
@@ -71,6 +82,16 @@ def _fetch_model(args: argparse.Namespace) -> int:
                                  allow_unpinned=args.allow_unpinned,
                                  progress=not args.no_progress)
     print(path)
+    return 0
+
+
+def _fetch_timelessqa(args: argparse.Namespace) -> int:
+    from progalign.hub.download import download_repo_files
+
+    path = download_repo_files(TIMELESSQA_REPO, "dataset", args.revision, args.out,
+                               allow_patterns=["timeless_qa.json"], endpoint=args.endpoint,
+                               allow_unpinned=args.allow_unpinned, progress=not args.no_progress)
+    print(Path(path) / "timeless_qa.json")
     return 0
 
 

@@ -23,6 +23,8 @@ def register(sub: Any) -> None:
                        ("max-seq-len", int), ("batch-size", int), ("max-tokens", int),
                        ("seed", int)):
         p.add_argument(f"--{flag}", type=kind, help="overrides the config")
+    p.add_argument("--sft", type=Path, metavar="FILE",
+                   help="then fine-tune on this instruction set (Alpaca records, JSON or JSONL)")
     p.add_argument("--skip-invalid", action="store_true", help="skip invalid corpus records")
     p.set_defaults(func=_train)
 
@@ -49,7 +51,12 @@ def _train(args: argparse.Namespace) -> int:
     records = read_corpus_file(args.corpus, on_invalid="skip" if args.skip_invalid else "error")
     if not records:
         raise ProgalignError(f"{args.corpus}: no records")
-    train_hislm(resolve_model(args.base), records, args.out, cfg, corpus_files=[args.corpus])
+    if args.sft is not None:
+        from progalign.training.sft import read_instructions
+
+        read_instructions(args.sft)  # fail on a bad file before hours of pre-training
+    train_hislm(resolve_model(args.base), records, args.out, cfg, corpus_files=[args.corpus],
+                sft_file=args.sft)
     print(args.out)
     return 0
 

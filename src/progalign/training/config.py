@@ -37,6 +37,9 @@ class HislmConfig:
         max_tokens: Use at most this many corpus tokens (None: all).
         weight_decay: AdamW weight decay.
         seed: Seed of data order and initialisation of anything random.
+        sft_epochs: Epochs of the optional SFT stage (upstream: 1).
+        sft_learning_rate: Learning rate of the SFT stage (upstream script: 3e-6).
+        sft_max_length: Token limit of an SFT conversation (upstream cut-off: 1024).
     """
 
     epochs: float = 4.0
@@ -53,6 +56,9 @@ class HislmConfig:
     max_tokens: int | None = None
     weight_decay: float = 0.0
     seed: int = 0
+    sft_epochs: float = 1.0
+    sft_learning_rate: float = 3e-6
+    sft_max_length: int = 1024
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

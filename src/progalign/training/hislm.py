@@ -130,6 +130,7 @@ def train_hislm(
     out_dir: str | Path,
     cfg: HislmConfig,
     corpus_files: Sequence[Path] = (),
+    sft_file: Path | None = None,
 ) -> dict[str, Any]:
     """Continue pre-training ``base`` on ``corpus`` records; write an HF model folder.
 
@@ -139,6 +140,8 @@ def train_hislm(
         out_dir: Output folder (replaced atomically on success).
         cfg: Hyper-parameters.
         corpus_files: Files the records came from (hashed into the provenance).
+        sft_file: Optional instruction set (Alpaca records) for the SFT stage after
+            pre-training (upstream: TimelessQA).
 
     Returns:
         The provenance record written to ``out_dir/progalign_model.json``.
@@ -175,6 +178,16 @@ def train_hislm(
             for row in trainer.state.log_history
         ]
         eval_loss = trainer.evaluate()["eval_loss"] if val else None
+        sft = None
+        if sft_file is not None:
+            from progalign.training.sft import read_instructions, sft_in_place
+
+            sft = sft_in_place(
+                model, tokenizer, read_instructions(sft_file), epochs=cfg.sft_epochs,
+                learning_rate=cfg.sft_learning_rate, batch_size=cfg.batch_size,
+                max_length=cfg.sft_max_length, seed=cfg.seed, scratch_parent=scratch,
+            )
+            sft["file"] = {str(sft_file): sha256_file(sft_file)}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     record: dict[str, Any] = {
@@ -192,6 +205,7 @@ def train_hislm(
         "train_loss": result.training_loss,
         "eval_loss": eval_loss,
         "history": history,
+        "sft": sft,
         "seconds": round(time.perf_counter() - started, 1),
     }
     from progalign.models import PROVENANCE_FILE
