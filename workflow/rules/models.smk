@@ -33,7 +33,7 @@ rule hislm:
         recipe="configs/hislm/embedded.yaml",
     shell:
         "progalign train-hislm --base {params.base} --corpus {input.corpus}"
-        " --config {params.recipe} --out {output} 2> {log}"
+        " --config {params.recipe} --out {output} > {log} 2>&1"
 
 
 rule perplexity:
