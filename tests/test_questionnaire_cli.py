@@ -2,59 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from progalign.cli import main
-from progalign.questionnaire.fetch import GITHUB_PINS
+from shared_data import DATA, mirror_tree, needs_data, serve
 
-
-def _data_dir() -> Path | None:
-    here = Path(__file__).resolve()
-    for base in (here.parents[1], here.parents[2]):
-        candidate = base / "shared" / "data" / "progressgym-moral-evals"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-DATA = _data_dir()
-pytestmark = pytest.mark.skipif(
-    DATA is None,
-    reason="../shared/data/progressgym-moral-evals (the real upstream items) is absent")
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve(root: Path) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+pytestmark = needs_data
 
 
 @pytest.fixture()
 def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    assert DATA is not None
-    for rel in GITHUB_PINS:
-        target = tmp_path / "mirror" / "src" / "evaluation" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DATA / rel.removeprefix("assets/data/"), target)
+    mirror_tree(tmp_path / "mirror")
     monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PROGALIGN_PYPI_INDEX", "http://127.0.0.1:9/simple")
     with serve(tmp_path / "mirror") as url:

@@ -17,21 +17,7 @@ from progalign.questionnaire.loaders import (
     load_wvs,
     rule_key,
 )
-
-
-def _data_dir() -> Path | None:
-    here = Path(__file__).resolve()
-    for base in (here.parents[1], here.parents[2]):
-        candidate = base / "shared" / "data" / "progressgym-moral-evals"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-DATA = _data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None,
-    reason="../shared/data/progressgym-moral-evals (the real upstream items) is absent")
+from shared_data import DATA, needs_data
 
 
 def raw(name: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -15,21 +14,7 @@ from progalign.questionnaire.loaders import (
     load_views,
 )
 from progalign.questionnaire.subsample import strata_counts, stratified_subsample, stratum
-
-
-def _data_dir() -> Path | None:
-    here = Path(__file__).resolve()
-    for base in (here.parents[1], here.parents[2]):
-        candidate = base / "shared" / "data" / "progressgym-moral-evals"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-DATA = _data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None,
-    reason="../shared/data/progressgym-moral-evals (the real upstream items) is absent")
+from shared_data import DATA, needs_data
 
 RULE_NAMES = list(RULE_TEXTS)
 
