@@ -24,7 +24,13 @@ import torch
 from tqdm.auto import tqdm
 
 from progalign.backends.base import Backend, ContinuationScore, LLRequest, PromptFormat
-from progalign.backends.kv import Tokenized, common_prefix, forward_hidden, prefix_cache
+from progalign.backends.kv import (
+    Tokenized,
+    common_prefix,
+    forward_hidden,
+    prefix_cache,
+    upcast,
+)
 from progalign.backends.tokens import PromptTokenizer
 
 log = logging.getLogger(__name__)
@@ -42,7 +48,12 @@ def _resolve_device(device: str) -> torch.device:
 def _resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    return {
+        "float64": torch.float64,
+        "float32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+    }[dtype]
 
 
 class HFBackend(Backend):
@@ -51,7 +62,8 @@ class HFBackend(Backend):
     Args:
         model: Local model folder or Hugging Face repo id.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1`` ...
-        dtype: ``auto`` (bfloat16 on GPU, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
+        dtype: ``auto`` (bfloat16 on GPU, float32 on CPU), ``float32``, ``bfloat16``, ``float16``,
+            or ``float64`` (slow; for exactness checks).
         batch_size: Contexts per forward pass.
         threads: torch intra-op threads (default: leave torch's choice).
         share_prefix: Encode the common prefix of a batch once (disable only to measure it).
@@ -145,7 +157,7 @@ class HFBackend(Backend):
             row = []
             for cont in tok.continuations:
                 ids = torch.tensor([tok.context + cont], device=self.device)
-                logits = self.model(ids).logits[0, len(tok.context) - 1 : -1].float()
+                logits = upcast(self.model(ids).logits[0, len(tok.context) - 1 : -1])
                 logprobs = torch.log_softmax(logits, dim=-1)
                 picked = logprobs.gather(1, torch.tensor(cont, device=self.device)[:, None])
                 row.append(ContinuationScore(float(picked.sum()), len(cont)))

@@ -54,8 +54,13 @@ def _cache_for(model: Any, kv: list[tuple[Any, Any]] | None, batch: int) -> Dyna
     return DynamicCache(ddp_cache_data=data, config=model.config)
 
 
+def upcast(logits: torch.Tensor) -> torch.Tensor:
+    """Half-precision logits to float32 before a softmax; float32/float64 stay as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
 def _logprobs_at(model: Any, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    logits = model.get_output_embeddings()(hidden).float()
+    logits = upcast(model.get_output_embeddings()(hidden))
     return torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
 
 
