@@ -88,7 +88,7 @@ def main() -> None:
     )
     rate_naive = len(sample) / t_naive
     report = {
-        "machine": f"{platform.machine()} {platform.processor()}, torch threads {torch.get_num_threads()}",
+        "machine": f"{platform.machine()}, torch threads {torch.get_num_threads()}",
         "model": model,
         "prompts": len(requests),
         "mean_context_tokens": round(n_tokens / len(requests), 1),
