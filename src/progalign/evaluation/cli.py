@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
 
 log = logging.getLogger(__name__)
-
-#: Models below this size answer letter prompts degenerately (DESIGN §4): score option texts.
-_TEXT_SCORING_BELOW = 1_000_000_000
-
 
 def register(sub: Any) -> None:
     """Add the ``values`` sub-command."""
@@ -96,66 +91,36 @@ def _first_per_group(items: list[Any], limit: int) -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``progalign values``."""
-    from progalign.backends.base import load_backend
-    from progalign.evaluation.engine import EvalSettings, evaluate
-    from progalign.evaluation.templates import load_templates
+    from progalign.evaluation.api import ValueOptions, evaluate_model
     from progalign.io import write_json
-    from progalign.provenance import provenance
-    from progalign.questionnaire.fetch import load_questionnaire
-
-    started = time.perf_counter()
     from progalign.models.resolve import resolve_model
+    from progalign.questionnaire.fetch import load_questionnaire
 
     model = resolve_model(args.model)
     with tempfile.TemporaryDirectory(prefix="progalign-q-") as scratch:
         qdir = _questionnaire_dir(args, Path(scratch))
         questionnaire = load_questionnaire(qdir)
-        templates = load_templates(questionnaire.templates_dir)
-    items = questionnaire.items
-    if args.limit:
-        items = _first_per_group(items, args.limit)
-    backend_options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
-    if args.backend == "hf":
-        backend_options.update(batch_size=args.batch_size, threads=args.threads)
-    backend = load_backend(args.backend, model, **backend_options)
-    scoring = args.scoring
-    reason = "requested"
-    if scoring == "auto":
-        n_params = backend.n_parameters()
-        small = n_params is not None and n_params < _TEXT_SCORING_BELOW
-        scoring = "texts" if small else "letters"
-        reason = (f"auto: {n_params} parameters; models under 1e9 answer letter prompts "
-                  "degenerately, so option texts are scored by length-normalised likelihood"
-                  if small else f"auto: {n_params} parameters; letter/yes-no answers scored")
-    settings = EvalSettings(
-        mode=args.mode, scoring=scoring, length_normalise=scoring == "texts",
-        permutations=args.permutations, prompt_format=args.prompt_format,
-        aggregation=args.aggregation, bootstrap=args.bootstrap, seed=args.seed,
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-    )
-    embedder = None
-    if args.embedding_matcher:
-        from progalign.evaluation.embedder import MiniLMEmbedder
+        items = questionnaire.items
+        if args.limit:
+            items = _first_per_group(items, args.limit)
+        options = ValueOptions(
+            backend=args.backend, mode=args.mode, scoring=args.scoring,
+            permutations=args.permutations, prompt_format=args.prompt_format,
+            aggregation=args.aggregation, bootstrap=args.bootstrap, seed=args.seed,
+            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature, device=args.device, dtype=args.dtype,
+            threads=args.threads,
+        )
+        embedder = None
+        if args.embedding_matcher:
+            from progalign.evaluation.embedder import MiniLMEmbedder
 
-        embedder = MiniLMEmbedder()
-    result = evaluate(items, templates, backend, settings, embedder=embedder)
-    actions = {it.item_id: list(it.actions) for it in items}
-    for row in result["items"]:
-        row["actions"] = actions[row["item_id"]]
-    result["scoring_choice"] = reason
-    result["questionnaire"] = {
-        "protocol": questionnaire.meta.get("protocol"),
-        "items_sha256": questionnaire.items_sha256,
-        "n_items": len(items),
-        "limit_per_group": args.limit,
-        "subsample": questionnaire.meta.get("subsample"),
-        "sources": questionnaire.meta.get("sources"),
-    }
-    result["provenance"] = provenance(
-        command="values", arguments={k: str(v) for k, v in vars(args).items() if k != "func"},
-        backend=backend.describe(), seeds={"bootstrap": args.seed, "generation": args.seed},
-    )
-    result["timings"]["total_s"] = round(time.perf_counter() - started, 3)
+            embedder = MiniLMEmbedder()
+        result = evaluate_model(
+            model, questionnaire, options, items=items, embedder=embedder, command="values",
+            arguments={k: str(v) for k, v in vars(args).items() if k != "func"},
+        )
+    result["questionnaire"]["limit_per_group"] = args.limit
     write_json(args.out, result)
     vec = ", ".join(f"{x:.3f}" for x in result["vector"])
     log.info("wrote %s (%d prompts, %.1f prompts/s): [%s]", args.out, result["counts"]["prompts"],
