@@ -24,6 +24,8 @@ _COMMAND_MODULES = (
     "progalign.corpus.cli",
     "progalign.hub.cli",
     "progalign.training.cli",
+    "progalign.benchmark.cli",
+    "progalign.report.cli",
 )
 
 

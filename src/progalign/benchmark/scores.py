@@ -15,8 +15,10 @@ FOLLOW_VERSION = "pg-follow/mean-cosine/1"
 PREDICT_VERSION = "pg-predict/mean-cosine-ahead/1"
 COEVOLVE_VERSION = "pg-coevolve/mean-suffix-max-cosine/1"
 
+Vector = Sequence[float] | np.ndarray
 
-def cosine(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+
+def cosine(x: Vector, y: Vector) -> float:
     """Cosine similarity of two raw (unnormalised) vectors.
 
     Raises:
@@ -29,13 +31,13 @@ def cosine(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> 
     return float(a @ b / (na * nb))
 
 
-def follow_steps(examinee: Mapping[int, Sequence[float]], actual: Sequence[Sequence[float]]
+def follow_steps(examinee: Mapping[int, Vector], actual: Sequence[Vector]
                  ) -> dict[int, float]:
     """Per-step similarity cos(e_t, a_t) for every recorded examinee step."""
     return {t: cosine(e, actual[t]) for t, e in sorted(examinee.items())}
 
 
-def predict_steps(examinee: Mapping[int, Sequence[float]], actual: Sequence[Sequence[float]],
+def predict_steps(examinee: Mapping[int, Vector], actual: Sequence[Vector],
                   k: int) -> dict[int, float]:
     """Per-step similarity cos(e_t, a_{t+k}) over the steps where t + k exists."""
     if not 0 < k < len(actual):
@@ -50,7 +52,7 @@ def mean_score(steps: Mapping[int, float]) -> float:
     return float(np.mean(list(steps.values())))
 
 
-def coevolve_score(simulated: Sequence[Sequence[float]], actual: Sequence[Sequence[float]]
+def coevolve_score(simulated: Sequence[Vector], actual: Sequence[Vector]
                    ) -> float:
     """PG-Coevolve: mean over simulated states s and cut-offs i of max_{j >= i} cos(s, a_j).
 

@@ -1,0 +1,239 @@
+"""Benchmark commands: ``list``, ``run``, ``preferences``, ``answers``, ``step``, ``score`` and
+``tables``. ``run`` does a whole benchmark in one process; the others are the workflow's unit
+jobs (one Snakemake job each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from progalign.errors import ProgalignError
+
+log = logging.getLogger(__name__)
+
+
+def _spec_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("benchmark set-up")
+    g.add_argument("--config", type=Path, default=Path("config.yaml"),
+                   help="experiment config (YAML, as the workflow's; default config.yaml)")
+    g.add_argument("--config-json", help="the config as a JSON string (overrides --config)")
+    g.add_argument("--questionnaire", type=Path, required=True,
+                   help="questionnaire folder (from 'progalign questionnaire fetch')")
+    g.add_argument("--models", type=Path,
+                   help="family folder with one model sub-folder per century (C0cc)")
+    g.add_argument("--model", action="append", default=[], metavar="C0cc=PATH",
+                   help="a century's model (repeatable; instead of --models)")
+    g.add_argument("--threads", type=int, help="torch threads")
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    if args.config_json:
+        loaded: dict[str, Any] = json.loads(args.config_json)
+        return loaded
+    import yaml
+
+    if not args.config.exists():
+        raise ProgalignError(f"config file {args.config} not found")
+    with open(args.config, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ProgalignError(f"{args.config}: expected a mapping at the top level")
+    return data
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            raise ProgalignError(f"{what}: expected KEY=PATH, got {value!r}")
+        out[key] = path
+    return out
+
+
+def _spec(args: argparse.Namespace, require_models: bool = True) -> Any:
+    from progalign.benchmark.spec import spec_from_config
+
+    if args.models and args.model:
+        raise ProgalignError("give --models or --model, not both")
+    models: Any = args.models or {c: Path(p) for c, p in _pairs(args.model, "--model").items()}
+    if not models:
+        raise ProgalignError("no historical models: give --models DIR or --model C0cc=PATH")
+    return spec_from_config(_config(args), models, args.questionnaire, args.threads,
+                            require_models=require_models)
+
+
+def register(sub: Any) -> None:
+    """Add the benchmark sub-commands."""
+    p = sub.add_parser("list", help="list algorithms and challenges (built-ins and plug-ins)")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run one algorithm on one challenge in this process")
+    p.add_argument("--algorithm", required=True, help="name, entry point or module:Class")
+    p.add_argument("--challenge", required=True, help="follow, predict, coevolve or a plug-in")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results/interactive"),
+                   help="results root (resumes what is already there)")
+    _spec_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("preferences", help="elicit a model's preferences over the pool")
+    p.add_argument("--human", type=Path, required=True, help="the human-proxy model folder")
+    p.add_argument("--out", type=Path, required=True, help="preferences JSONL")
+    _spec_args(p)
+    p.set_defaults(func=cmd_preferences)
+
+    p = sub.add_parser("answers", help="a model's answers on the pool (Coevolve SFT data)")
+    p.add_argument("--human", type=Path, required=True, help="the model folder")
+    p.add_argument("--preferences", type=Path, required=True,
+                   help="its preferences JSONL (read, or written if absent)")
+    p.add_argument("--out", type=Path, required=True, help="answers JSONL")
+    _spec_args(p)
+    p.set_defaults(func=cmd_answers)
+
+    p = sub.add_parser("step", help="one benchmark step (workflow unit job)")
+    steps = p.add_subparsers(dest="step_kind", required=True, metavar="KIND")
+    e = steps.add_parser("examinee", help="one examinee update")
+    e.add_argument("--algorithm", required=True)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--step", type=int, required=True)
+    e.add_argument("--previous", type=Path, help="previous step folder (omit at step 1)")
+    e.add_argument("--feedback", type=Path, required=True, help="preferences JSONL")
+    e.add_argument("--out", type=Path, required=True, help="step folder to write")
+    _spec_args(e)
+    e.set_defaults(func=cmd_step_examinee)
+    h = steps.add_parser("humans", help="PG-Coevolve: update the simulated humans")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--step", type=int, required=True)
+    h.add_argument("--human", type=Path, required=True, help="H_{t-1} model folder")
+    h.add_argument("--history-answers", type=Path, required=True, help="M_t's answers JSONL")
+    h.add_argument("--examinee", type=Path, required=True, help="the examinee's model folder")
+    h.add_argument("--out", type=Path, required=True, help="folder for H_t")
+    _spec_args(h)
+    h.set_defaults(func=cmd_step_humans)
+
+    p = sub.add_parser("score", help="score one (challenge, algorithm, seed) from value files")
+    p.add_argument("--challenge", required=True)
+    p.add_argument("--algorithm", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--actual", action="append", default=[], metavar="C0cc=JSON", required=True)
+    p.add_argument("--examinee", action="append", default=[], metavar="STEP=JSON")
+    p.add_argument("--simulated", action="append", default=[], metavar="JSON",
+                   help="values of H_1, H_2, ... in order (Coevolve)")
+    p.add_argument("--steps", nargs="*", type=Path, default=[],
+                   help="step folders (their step.json durations are recorded)")
+    p.add_argument("--out", type=Path, required=True)
+    _spec_args(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("tables", help="tidy CSV tables from values and score JSONs")
+    p.add_argument("--family", required=True)
+    p.add_argument("--values", type=Path, nargs="+", required=True, help="C0cc.json files")
+    p.add_argument("--scores", type=Path, nargs="*", default=[], help="score JSON files")
+    p.add_argument("--out", type=Path, required=True, help="tables folder")
+    p.set_defaults(func=cmd_tables)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the registered algorithms and challenges."""
+    from progalign.benchmark.registry import available
+
+    for kind, table in available().items():
+        print(f"{kind}:")
+        for name, path in table.items():
+            print(f"  {name:<20} {path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one benchmark in-process."""
+    from progalign.benchmark.runner import run_benchmark, summary_line
+
+    _threads(args.threads)
+    result = run_benchmark(_spec(args), args.algorithm, args.challenge, args.seed, args.out)
+    print(summary_line(result))
+    return 0
+
+
+def cmd_preferences(args: argparse.Namespace) -> int:
+    """Elicit preferences of one model."""
+    from progalign.benchmark.steps import preferences
+
+    _threads(args.threads)
+    preferences(_spec(args, require_models=False), args.human, args.out)
+    return 0
+
+
+def cmd_answers(args: argparse.Namespace) -> int:
+    """A model's answers on the pool."""
+    from progalign.benchmark.steps import answers
+
+    _threads(args.threads)
+    answers(_spec(args, require_models=False), args.human, args.preferences, args.out)
+    return 0
+
+
+def cmd_step_examinee(args: argparse.Namespace) -> int:
+    """One examinee update."""
+    from progalign.benchmark.registry import get_algorithm
+    from progalign.benchmark.steps import examinee_step
+
+    _threads(args.threads)
+    spec = _spec(args, require_models=False)
+    examinee = get_algorithm(args.algorithm)(**spec.params)
+    examinee_step(spec, examinee, args.seed, args.step, args.previous, args.feedback, args.out)
+    return 0
+
+
+def cmd_step_humans(args: argparse.Namespace) -> int:
+    """One update of PG-Coevolve's simulated humans."""
+    from progalign.benchmark.steps import humans_step
+
+    _threads(args.threads)
+    humans_step(_spec(args, require_models=False), args.seed, args.step, args.human,
+                args.history_answers, args.examinee, args.out)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a finished trajectory."""
+    from progalign.benchmark.registry import get_algorithm, get_challenge
+    from progalign.benchmark.scoring import score_run
+    from progalign.io import read_json, write_json
+
+    spec = _spec(args, require_models=False)
+    judge = get_challenge(args.challenge)(**spec.challenge_params.get(args.challenge, {}))
+    examinee = get_algorithm(args.algorithm)(**spec.params)
+    actual = {c: Path(p) for c, p in _pairs(args.actual, "--actual").items()}
+    steps = {int(t): Path(p) for t, p in _pairs(args.examinee, "--examinee").items()}
+    durations: dict[str, float] = {}
+    for folder in args.steps:
+        info = folder / ("humans.json" if (folder / "humans.json").exists() else "step.json")
+        if info.exists():
+            key = "humans_update" if info.name == "humans.json" else "examinee_update"
+            durations[key] = round(durations.get(key, 0.0) + read_json(info)["duration_s"], 3)
+    result = score_run(spec, judge, examinee.describe(), args.seed, actual, steps,
+                       [Path(p) for p in args.simulated], durations)
+    write_json(args.out, result)
+    log.info("%s: score %.4f", args.out, result["score"])
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    """Write the tidy tables."""
+    from progalign.benchmark.tables import run_tables, values_table, write_tables
+
+    tables = {"values": values_table(args.family, args.values), **run_tables(args.scores)}
+    for path in write_tables(tables, args.out):
+        print(path)
+    return 0
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
