@@ -1,0 +1,174 @@
+"""Build the whole report (figures, leaderboard, HTML page) from a folder of tidy tables.
+
+Each figure needs one table; figures whose table is absent are skipped and reported, so a run
+of only the value stage (``values.csv`` alone) still gets its value figures. A table named in
+``require`` must be present.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from progalign.errors import InputError
+from progalign.io import sha256_file
+from progalign.report.figures_bench import scores_bars, similarity_curves
+from progalign.report.figures_values import group_trajectories, values_heatmap
+from progalign.report.html import FigureEntry, write_html
+from progalign.report.leaderboard import write_leaderboard
+from progalign.report.style import colour_map
+from progalign.report.tables import TABLES, find_tables, read_table, table_name
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A report figure: the table it is drawn from, its title and caption."""
+
+    name: str
+    table: str
+    title: str
+    caption: str
+
+
+#: The report's figures, in page order. Captions are also in docs/figures.md and
+#: workflow/report/<name>.rst (a test keeps them equal).
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec(
+        "values_heatmap", "values", "Value vectors of the historical models",
+        "The 19-dimensional value vector of every historical (judge / human-proxy) model: "
+        "dimensions in rows (MoralChoice rules, Moral Foundations and worldviews, separated by "
+        "white lines), centuries in columns. Colours are normalised per dimension (each row's "
+        "lowest value darkest, its highest brightest), so the drift of every dimension over "
+        "time is visible whatever its scale; the numbers in the cells are the raw values."),
+    FigureSpec(
+        "group_trajectories", "values", "Value trajectories by group",
+        "One panel per value group: each dimension of the historical models' value vectors "
+        "against the century, with its 95% bootstrap confidence band (resampling questionnaire "
+        "items). Centuries sit on a true time axis, so a century without a model is a gap "
+        "between ticks, not hidden."),
+    FigureSpec(
+        "similarity_curves", "steps", "Examinee-judge similarity per step",
+        "One panel per challenge: cosine similarity between the examinee's (for PG-Coevolve: "
+        "the simulated human's) and the judge's value vectors at each step, per algorithm "
+        "(mean over seeds; the band is the range over seeds when there are several). Tick labels give the step and the judge's century, and "
+        "for PG-Predict the century the examinee is compared to after an arrow."),
+    FigureSpec(
+        "scores_bars", "scores", "Benchmark scores",
+        "Benchmark score of each algorithm (bars, mean over seeds) grouped by challenge, with "
+        "95% bootstrap confidence intervals over questionnaire items as error bars (the mean of "
+        "the seeds' bounds); dots are single seeds when there are several. Higher is better. "
+        "When all scores lie close together the y axis is zoomed, and its label says where it "
+        "starts."),
+)
+_DRAW: dict[str, Callable[..., list[Path]]] = {
+    "values_heatmap": values_heatmap,
+    "group_trajectories": group_trajectories,
+    "similarity_curves": similarity_curves,
+    "scores_bars": scores_bars,
+}
+_USES_COLOURS = {"similarity_curves", "scores_bars"}
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build_report` wrote and what it skipped (one reason per skipped item)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def read_provenance(path: str | Path | None) -> dict[str, Any] | None:
+    """Read an optional ``provenance.json`` (a JSON object).
+
+    Raises:
+        InputError: when the file is missing or not a JSON object.
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "provenance file not found")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"invalid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise InputError(str(path), "expected a JSON object")
+    return record
+
+
+def load_tables(tables_dir: str | Path, require: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+    """Read and validate every known table present in ``tables_dir``.
+
+    Raises:
+        InputError: when the folder is missing, holds no table, lacks a required table, or a
+            table is malformed.
+    """
+    tables_dir = Path(tables_dir)
+    if not tables_dir.is_dir():
+        raise InputError(str(tables_dir), "tables folder not found")
+    present = find_tables(tables_dir)
+    for name in require:
+        try:
+            stem = table_name(name)
+        except KeyError as exc:
+            raise InputError(str(tables_dir), str(exc.args[0])) from None
+        if stem not in present:
+            raise InputError(str(tables_dir / f"{stem}.csv"), "required table not found")
+    if not present:
+        raise InputError(str(tables_dir), "no result tables found (expected any of "
+                         + ", ".join(f"{n}.csv" for n in TABLES) + ")")
+    return {name: read_table(name, path) for name, path in present.items()}
+
+
+def build_report(tables_dir: str | Path, out_dir: str | Path,
+                 provenance: str | Path | None = None,
+                 require: Iterable[str] = ()) -> BuildResult:
+    """Write ``out_dir/figures/*.{png,svg}`` and ``out_dir/leaderboard.{csv,md,html}``.
+
+    Args:
+        tables_dir: Folder with ``values.csv``, ``scores.csv``, ``steps.csv``,
+            ``examinee_values.csv`` (any subset).
+        out_dir: Output folder.
+        provenance: Optional ``provenance.json`` shown in the HTML footer.
+        require: Tables that must be present (``"scores"`` or ``"scores.csv"``).
+
+    Returns:
+        The written files and the skipped items. ``leaderboard.csv``/``.md`` need ``scores``;
+        ``leaderboard.html`` is always written (with whatever could be built).
+
+    Raises:
+        InputError: for a missing folder, required table or provenance file, or a bad table.
+    """
+    tables_dir, out_dir = Path(tables_dir), Path(out_dir)
+    tables = load_tables(tables_dir, require)
+    record = read_provenance(provenance)
+    algorithms: set[str] = set()
+    for name in ("scores", "steps", "examinee_values"):
+        if name in tables:
+            algorithms.update(tables[name]["algorithm"])
+    colours = colour_map(algorithms)
+    result, entries = BuildResult(), []
+    for spec in FIGURES:
+        if spec.table not in tables:
+            result.skipped.append(f"{spec.name} (needs {spec.table}.csv)")
+            continue
+        kwargs: dict[str, Any] = {"colours": colours} if spec.name in _USES_COLOURS else {}
+        paths = _DRAW[spec.name](tables[spec.table], out_dir / "figures", **kwargs)
+        result.written.extend(paths)
+        entries.append(FigureEntry(spec.title, paths[0], spec.caption))
+    board = None
+    if "scores" in tables:
+        board, paths = write_leaderboard(tables["scores"], out_dir)
+        result.written.extend(paths)
+    else:
+        result.skipped.append("leaderboard.csv, leaderboard.md (need scores.csv)")
+    hashes = {f"{name}.csv": sha256_file(tables_dir / f"{name}.csv") for name in tables}
+    result.written.append(write_html(out_dir / "leaderboard.html", board, entries, record,
+                                     hashes, result.skipped))
+    return result

@@ -1,0 +1,130 @@
+"""The leaderboard: per-challenge scores (mean over seeds, 95% CI) and a rank by the mean.
+
+Aggregation over seeds: the score is the mean of the seeds' scores; the interval is the mean
+of the seeds' bootstrap bounds (each a 95% interval over questionnaire items) and
+``seed_sd`` is the standard deviation of the scores across seeds (empty with one seed).
+Algorithms are ranked by the mean of their per-challenge scores over the challenges they were
+run on (``n_challenges`` says how many); equal means share a rank (1, 2, 2, 4).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from progalign.io import write_text
+from progalign.report.style import challenge_sort_key
+
+#: Columns of :func:`aggregate_scores`.
+AGGREGATE_COLUMNS = ("challenge", "algorithm", "score", "ci_low", "ci_high", "n_seeds",
+                     "seed_sd", "version")
+
+
+def aggregate_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate the ``scores`` table over seeds: one row per (challenge, algorithm).
+
+    Rows are ordered by challenge (follow, predict, coevolve, then others) and algorithm name.
+    """
+    grouped = scores.groupby(["challenge", "algorithm"], sort=True)
+    out = grouped.agg(score=("score", "mean"), ci_low=("ci_low", "mean"),
+                      ci_high=("ci_high", "mean"), n_seeds=("seed", "nunique"),
+                      seed_sd=("score", "std"))
+    out["version"] = grouped["version"].agg(lambda v: ",".join(sorted(set(v))))
+    out = out.reset_index()
+    out["seed_sd"] = out["seed_sd"].where(out["n_seeds"] > 1)
+    key = out["challenge"].map(challenge_sort_key)
+    out = out.assign(_key=key).sort_values(["_key", "algorithm"]).drop(columns="_key")
+    return out.reset_index(drop=True)[list(AGGREGATE_COLUMNS)]
+
+
+def challenges_of(frame: pd.DataFrame) -> list[str]:
+    """Distinct challenges of a table, in paper order."""
+    return sorted(frame["challenge"].unique(), key=challenge_sort_key)
+
+
+def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
+    """Build the wide leaderboard from the ``scores`` table.
+
+    Returns:
+        One row per algorithm, best first, with columns ``rank``, ``algorithm``,
+        ``mean_score``, ``n_challenges`` and, per challenge ``C``, ``C.score``, ``C.ci_low``,
+        ``C.ci_high``, ``C.n_seeds``.
+    """
+    agg = aggregate_scores(scores)
+    board = pd.DataFrame({"algorithm": sorted(agg["algorithm"].unique())})
+    for challenge in challenges_of(agg):
+        part = agg[agg["challenge"] == challenge].set_index("algorithm")
+        for field in ("score", "ci_low", "ci_high", "n_seeds"):
+            board[f"{challenge}.{field}"] = board["algorithm"].map(part[field])
+    score_columns = [f"{c}.score" for c in challenges_of(agg)]
+    board["mean_score"] = board[score_columns].mean(axis=1, skipna=True)
+    board["n_challenges"] = board[score_columns].notna().sum(axis=1).astype("int64")
+    board = board.sort_values(["mean_score", "algorithm"], ascending=[False, True])
+    board.insert(0, "rank", board["mean_score"].rank(method="min", ascending=False)
+                 .astype("int64"))
+    first = ["rank", "algorithm", "mean_score", "n_challenges"]
+    rest = [c for c in board.columns if c not in first]
+    return board[first + rest].reset_index(drop=True)
+
+
+def board_challenges(board: pd.DataFrame) -> list[str]:
+    """The challenges of a leaderboard frame, in column order."""
+    return [c[: -len(".score")] for c in board.columns if c.endswith(".score")]
+
+
+def format_cell(score: float, low: float, high: float, digits: int = 3) -> str:
+    """``"0.912 [0.900, 0.925]"``; ``"0.912"`` without an interval; ``"—"`` without a score."""
+    if score is None or math.isnan(score):
+        return "—"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{score:.{digits}f}"
+    return f"{score:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows of the leaderboard (shared by Markdown and HTML)."""
+    challenges = board_challenges(board)
+    header = ["rank", "algorithm", *challenges, "mean"]
+    rows = []
+    for _, row in board.iterrows():
+        cells = [format_cell(row[f"{c}.score"], row[f"{c}.ci_low"], row[f"{c}.ci_high"])
+                 for c in challenges]
+        mean = f"{row['mean_score']:.3f}"
+        if row["n_challenges"] < len(challenges):
+            mean += f" ({row['n_challenges']}/{len(challenges)})"
+        rows.append([str(row["rank"]), str(row["algorithm"]), *cells, mean])
+    return header, rows
+
+
+NOTE = ("Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire items "
+        "(mean of the seeds' bounds). Ranked by the mean over challenges; (k/n) marks an "
+        "algorithm run on only k of the n challenges.")
+
+
+def to_markdown(board: pd.DataFrame) -> str:
+    """Render the leaderboard as a Markdown document (title, table, note)."""
+    header, rows = display_rows(board)
+    align = ["---:", ":---", *(":---:" for _ in header[2:-1]), "---:"]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    table = [line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]
+    return "# Leaderboard\n\n" + "\n".join(table) + "\n\n" + NOTE + "\n"
+
+
+def write_leaderboard(scores: pd.DataFrame, out_dir: str | Path) -> tuple[pd.DataFrame,
+                                                                           list[Path]]:
+    """Write ``leaderboard.csv`` and ``leaderboard.md`` to ``out_dir`` (atomically).
+
+    Returns:
+        The leaderboard frame and the written paths.
+    """
+    board = leaderboard(scores)
+    out = Path(out_dir)
+    csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
+    write_text(csv_path, board.to_csv(index=False, lineterminator="\n"))
+    write_text(md_path, to_markdown(board))
+    return board, [csv_path, md_path]
