@@ -55,8 +55,9 @@ FIGURES: tuple[FigureSpec, ...] = (
         "similarity_curves", "steps", "Examinee-judge similarity per step",
         "One panel per challenge: cosine similarity between the examinee's (for PG-Coevolve: "
         "the simulated human's) and the judge's value vectors at each step, per algorithm "
-        "(mean over seeds; the band is the range over seeds when there are several). Tick labels give the step and the judge's century, and "
-        "for PG-Predict the century the examinee is compared to after an arrow."),
+        "(mean over seeds; the band is the range over seeds when there are several). Tick "
+        "labels give the step and the judge's century, and for PG-Predict the century the "
+        "examinee is compared to after an arrow."),
     FigureSpec(
         "scores_bars", "scores", "Benchmark scores",
         "Benchmark score of each algorithm (bars, mean over seeds) grouped by challenge, with "
