@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 from progalign.benchmark.pool import ALL_TYPES, MAX_ITEMS, POOL_SEED
-from progalign.benchmark.preferences import ElicitSettings
+from progalign.benchmark.preferences import ElicitMode, ElicitSettings
 from progalign.errors import ProgalignError
 from progalign.evaluation.api import ValueOptions
+from progalign.training.preference import TrainSettings
+
+T = TypeVar("T")
 
 #: Training stages every spec must define.
 STAGES = ("dpo", "reward", "rloo", "sft_history", "sft_influence")
@@ -88,6 +91,14 @@ class BenchmarkSpec:
         }
 
 
+def _checked(cls: type[T], values: Mapping[str, Any], where: str) -> T:
+    """``cls(**values)``, with a bad key or value reported as the config key it came from."""
+    try:
+        return cls(**values)
+    except (TypeError, ValueError, ProgalignError) as exc:
+        raise ProgalignError(f"config: {where}: {exc}") from None
+
+
 def spec_from_config(config: Mapping[str, Any], models: Mapping[str, Path] | Path,
                      questionnaire: Path, threads: int | None = None,
                      require_models: bool = True) -> BenchmarkSpec:
@@ -103,7 +114,8 @@ def spec_from_config(config: Mapping[str, Any], models: Mapping[str, Path] | Pat
             step only needs the ones it uses).
 
     Raises:
-        ProgalignError: on a missing section or model.
+        ProgalignError: on a missing section or model, or a bad training, pool, elicitation
+            or coevolve setting (naming the config key).
     """
     bench = config.get("benchmark") or {}
     centuries: Sequence[str] = config.get("models", {}).get("centuries") or []
@@ -121,9 +133,21 @@ def spec_from_config(config: Mapping[str, Any], models: Mapping[str, Path] | Pat
     absent = [s for s in STAGES if s not in training]
     if absent:
         raise ProgalignError(f"config: training section lacks stages {absent}")
+    for stage, values in training.items():
+        _checked(TrainSettings, {"seed": 0, **(values or {})}, f"training.{stage}")
     pool = bench.get("pool") or {}
-    elicit = bench.get("elicitation") or {}
+    unknown = set(pool.get("question_types", ALL_TYPES)) - set(ALL_TYPES)
+    if unknown:
+        raise ProgalignError(f"config: benchmark.pool.question_types: unknown {sorted(unknown)} "
+                             f"(known: {list(ALL_TYPES)})")
+    elicit = _checked(ElicitSettings, bench.get("elicitation") or {}, "benchmark.elicitation")
+    if elicit.mode not in get_args(ElicitMode):
+        raise ProgalignError(f"config: benchmark.elicitation.mode: unknown {elicit.mode!r} "
+                             f"(known: {list(get_args(ElicitMode))})")
     coevolve = bench.get("coevolve") or {}
+    if coevolve.get("answers", "choice") not in ("choice", "generate"):
+        raise ProgalignError(f"config: benchmark.coevolve.answers: unknown "
+                             f"{coevolve['answers']!r} (choice, generate)")
     return BenchmarkSpec(
         centuries=tuple(centuries),
         models={c: Path(models[c]) for c in centuries if c in models},
@@ -132,7 +156,7 @@ def spec_from_config(config: Mapping[str, Any], models: Mapping[str, Path] | Pat
         values=ValueOptions.from_config(config.get("evaluation") or {}, threads=threads),
         pool=PoolSettings(tuple(pool.get("question_types", ALL_TYPES)),
                           pool.get("max_items", MAX_ITEMS), pool.get("seed", POOL_SEED)),
-        elicit=ElicitSettings(**elicit),
+        elicit=elicit,
         training=training,
         params=bench.get("params") or {},
         challenge_params=bench.get("challenge_params") or {},
