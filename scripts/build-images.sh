@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the progalign container images locally and record their digests (docs/containers.md).
 #
-#   scripts/build-images.sh [cpu|gpu ...]          default: cpu
+#   scripts/build-images.sh [--sif] [--push REGISTRY] [cpu|gpu ...]      default target: cpu
 #
 # For users who cannot pull the published images. Steps, all cached under $PROGALIGN_CONTAINER_CACHE
 # (default ~/.cache/progalign/containers) so that a rerun only rebuilds what changed:
@@ -11,7 +11,11 @@
 #      find-links, or PROGALIGN_TORCH_INDEX as in scripts/setup.sh), so the image build is offline;
 #   3. `podman build --target <t>` of containers/Dockerfile with lowered ulimits, the host CA bundle
 #      as a build secret and the wheels as a build context;
-#   4. the image id and digest go to containers/images.lock.yaml (or $PROGALIGN_IMAGES_LOCK).
+#   4. the image id and digest go to containers/images.lock.yaml (or $PROGALIGN_IMAGES_LOCK), with
+#      `ref` (what the rules use) = docker://<local name>@sha256:<digest>; with --push REGISTRY the
+#      image is pushed and ref = docker://REGISTRY/progalign@sha256:<pushed digest>; with --sif an
+#      Apptainer image containers/progalign-<version>-<target>.sif is built from it (needs
+#      apptainer) and ref = that file, its sha256 recorded (checked by workflow/rules/containers.smk).
 # Environment: ENGINE=podman|docker (default: podman if present), BASE_IMAGE, PROGALIGN_TORCH_INDEX,
 # PROGALIGN_CONTAINER_CACHE, PROGALIGN_IMAGES_LOCK, PROGALIGN_IMAGE_PREFIX (default
 # localhost/progalign), GPU_WHEELS=1 to pre-fetch the (multi-GB) GPU wheels instead of letting the
@@ -19,7 +23,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-targets=("$@")
+targets=()
+sif=0
+registry=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sif) sif=1 ;;
+    --push) [ $# -ge 2 ] || { echo "build-images: --push needs a registry" >&2; exit 2; }
+            registry=${2%/}; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    *) targets+=("$1") ;;
+  esac
+  shift
+done
 [ "${#targets[@]}" -gt 0 ] || targets=(cpu)
 for t in "${targets[@]}"; do
   case "$t" in cpu|gpu) ;; *) echo "build-images: unknown target '$t' (cpu or gpu)" >&2; exit 2 ;; esac
@@ -100,25 +116,53 @@ wheels_for() {  # $1 target -> prints the wheel folder (empty folder for gpu unl
   echo "$dir"
 }
 
-record() {  # $1 target, $2 image tag, $3 base
+publish() {  # $1 target, $2 image tag -> prints "ref sif sif_sha256" (the last two may be -)
+  local t=$1 tag=$2 digest
+  if [ -n "$registry" ]; then
+    local remote=$registry/progalign:$VERSION-$t digestfile
+    digestfile=$(mktemp)
+    log "push $remote"
+    "${engine[@]}" push --digestfile "$digestfile" "$tag" "docker://$remote" >&2
+    echo "docker://$registry/progalign@$(cat "$digestfile") - -"
+    rm -f "$digestfile"
+  elif [ "$sif" = 1 ]; then
+    local bin archive out
+    bin=$(command -v apptainer || command -v singularity) \
+      || { echo "build-images: --sif needs apptainer (or singularity)" >&2; exit 1; }
+    archive=$CACHE/progalign-$VERSION-$t.oci.tar
+    out=containers/progalign-$VERSION-$t.sif
+    log "$bin build $out"
+    rm -f "$archive"
+    "${engine[@]}" save --format oci-archive -o "$archive" "$tag" >&2
+    "$bin" build --force "$out.part" "oci-archive://$archive" >&2 && mv "$out.part" "$out"
+    rm -f "$archive"
+    echo "$out $out $(sha256sum "$out" | cut -d' ' -f1)"
+  else
+    digest=$("${engine[@]}" image inspect --format '{{.Digest}}' "$tag")
+    echo "docker://${tag%:*}@$digest - -"
+  fi
+}
+
+record() {  # $1 target, $2 image tag, $3 base, $4 ref, $5 sif, $6 sif sha256
   local t=$1 tag=$2 base=$3 id digest
   id=$("${engine[@]}" image inspect --format '{{.Id}}' "$tag")
   digest=$("${engine[@]}" image inspect --format '{{.Digest}}' "$tag")
-  "$PY" - "$LOCK" "$t" "$tag" "$id" "$digest" "$base" "$ENGINE" <<'EOF'
+  "$PY" - "$LOCK" "$t" "$tag" "$id" "$digest" "$base" "$ENGINE" "$4" "$5" "$6" <<'EOF'
 import datetime, os, sys, yaml
-lock, target, tag, image_id, digest, base, engine = sys.argv[1:]
+lock, target, tag, image_id, digest, base, engine, ref, sif, sif_sha256 = sys.argv[1:]
 name = tag.rsplit(":", 1)[0]
 data = yaml.safe_load(open(lock)) if os.path.exists(lock) else None
 data = data or {}
-entry = data.setdefault(target, {})
-entry.update({
-    "ref": f"docker://{name}@{digest}",
+entry = data[target] = {
+    "ref": ref,
     "local": f"{name}@{digest}",
     "image_id": f"sha256:{image_id.removeprefix('sha256:')}",
     "base": base,
     "built_with": engine,
     "built_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-})
+}
+if sif != "-":
+    entry.update(sif=sif, sif_sha256=sif_sha256)
 head = ("# Written by scripts/build-images.sh: the pinned image of each target (docs/containers.md).\n"
         "# ref: what rules use (workflow/rules/containers.smk); local: the podman/docker reference;\n"
         "# sif + sif_sha256: an Apptainer image built from it, verified before use.\n")
@@ -127,7 +171,7 @@ with open(tmp, "w") as f:
     f.write(head)
     yaml.safe_dump(data, f, sort_keys=True)
 os.replace(tmp, lock)
-print(entry["local"])
+print(entry["ref"])
 EOF
 }
 
@@ -139,10 +183,14 @@ for t in "${targets[@]}"; do
   if [ "$t" = cpu ] || [ "${GPU_WHEELS:-0}" = 1 ]; then pip_opts="--no-index"; fi
   tag=$PREFIX:$VERSION-$t
   log "build $tag (base $base)"
-  "${engine[@]}" build "${run_opts[@]}" --network host --layers \
+  no_cache=()
+  [ "${PROGALIGN_BUILD_NO_CACHE:-0}" = 1 ] && no_cache=(--no-cache)
+  "${engine[@]}" build "${run_opts[@]}" "${no_cache[@]}" --network host --layers \
     --secret "id=ca,src=$CA" --build-context "wheels=$wheels" \
     --build-arg "BASE_IMAGE=$base" --build-arg "PIP_OPTIONS=$pip_opts" \
     --target "$t" --tag "$tag" -f containers/Dockerfile . >&2
-  pinned=$(record "$t" "$tag" "$base")
+  published=$(publish "$t" "$tag")
+  read -r ref sif_path sif_sha <<< "$published"
+  pinned=$(record "$t" "$tag" "$base" "$ref" "$sif_path" "$sif_sha")
   log "$t: $pinned ($((SECONDS - start)) s) recorded in $LOCK"
 done
