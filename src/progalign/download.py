@@ -73,12 +73,22 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
                 disable=not progress,
             ) as bar,
         ):
-            try:
-                while block := response.read(_CHUNK):
+            while True:
+                try:
+                    block = response.read(_CHUNK)
+                except (http.client.IncompleteRead, OSError) as exc:
+                    raise _Interrupted(str(exc)) from None
+                if not block:
+                    break
+                try:
                     handle.write(block)
-                    bar.update(len(block))
-            except (http.client.IncompleteRead, OSError) as exc:
-                raise _Interrupted(str(exc)) from None
+                    handle.flush()
+                except OSError as exc:  # disk full, quota: not a network fault, no retry
+                    raise DownloadError(
+                        f"{part}: cannot write ({exc.strerror or exc}); free space and rerun "
+                        "to resume"
+                    ) from None
+                bar.update(len(block))
     if size is not None and part.stat().st_size < size:  # server closed early without error
         raise _Interrupted(f"got {part.stat().st_size} of {size} bytes")
 

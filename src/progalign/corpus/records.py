@@ -158,6 +158,8 @@ def read_corpus_file(
         InputError: naming file and line (and field) — see the module docstring for when.
     """
     file = Path(path)
+    if not file.is_file():
+        raise InputError(str(file), "no such file" if not file.exists() else "not a file")
     expected = century_file_label(file)
     rows: list[dict[str, Any]] = []
     with open(file, "rb") as handle:

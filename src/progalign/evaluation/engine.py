@@ -53,7 +53,7 @@ class _Tally:
     refusals: int = 0
 
 
-def _choice_probs(scores: Sequence[float]) -> np.ndarray:
+def _choice_probs(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     values = np.asarray(scores, dtype=float)
     values = np.exp(values - values.max())
     return values / values.sum()
@@ -72,11 +72,15 @@ def _tally_logprob(
     scored = backend.loglikelihood(requests, progress=True)
     tallies: dict[tuple[str, str], _Tally] = {}
     for prompt, options in zip(prompts, scored, strict=True):
-        raw = [o.mean_logprob if s.length_normalise else o.logprob for o in options]
-        shown = _choice_probs(raw)
+        raw = np.array([o.mean_logprob if s.length_normalise else o.logprob for o in options])
         tally = tallies.setdefault(
             (prompt.item_id, prompt.qtype), _Tally(np.zeros(len(prompt.order)))
         )
+        # NaN/+inf (e.g. overflowing half-precision logits) or no finite option: not an answer
+        if np.isnan(raw).any() or np.isposinf(raw).any() or not np.isfinite(raw).any():
+            tally.invalid += 1
+            continue
+        shown = _choice_probs(raw)
         for position, original in enumerate(prompt.order):  # credit by content
             tally.mass[original] += shown[position]
         tally.valid += 1
