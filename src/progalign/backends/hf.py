@@ -32,6 +32,7 @@ from progalign.backends.kv import (
     upcast,
 )
 from progalign.backends.tokens import PromptTokenizer
+from progalign.errors import ProgalignError
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,12 @@ class HFBackend(Backend):
         self.dtype = _resolve_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.share_prefix = share_prefix
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=self.dtype)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=self.dtype)
+        except (OSError, ValueError) as exc:  # missing files, unknown repo id, offline
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ProgalignError(f"model {model!r} cannot be loaded: {reason}") from None
         self.model.eval()
         self.model.to(self.device)  # type: ignore[arg-type]
         self.prompts = PromptTokenizer(self.tokenizer, model)
