@@ -19,6 +19,13 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 
+include: "workflow/rules/containers.smk"
+
+
+# Every rule runs in the pinned CPU image under --sdm apptainer; GPU rules say container: GPU_IMAGE.
+container: CPU_IMAGE
+
+
 include: "workflow/rules/values.smk"
 include: "workflow/rules/models.smk"
 
