@@ -45,7 +45,9 @@ def pinned_image(target):
     """The pinned image reference of `target` (cpu or gpu), or None when none is recorded."""
     entry = _lock_entries().get(target) or {}
     ref = _CONTAINERS.get(target) or entry.get("ref")
-    where = f"config containers.{target}" if _CONTAINERS.get(target) else str(_IMAGES_LOCK)
+    where = (
+        f"config containers.{target}" if _CONTAINERS.get(target) else str(_IMAGES_LOCK)
+    )
     if not ref:
         if _IN_CONTAINERS:
             logger.warning(
@@ -72,7 +74,9 @@ def pinned_image(target):
                 f"{where}: {ref} does not exist; build it with scripts/build-images.sh --sif"
             )
         if _sha256(ref) != expected:
-            raise WorkflowError(f"{where}: sha256 of {ref} differs from the recorded {expected}")
+            raise WorkflowError(
+                f"{where}: sha256 of {ref} differs from the recorded {expected}"
+            )
     return ref
 
 
