@@ -1,5 +1,7 @@
 # progalign workflow. Stage rules live in workflow/rules/; every rule calls the progalign CLI.
+import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,11 +28,15 @@ include: "workflow/rules/containers.smk"
 container: CPU_IMAGE
 
 
+include: "workflow/rules/common.smk"
 include: "workflow/rules/values.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/preferences.smk"
+include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        "results/values/base.json",
+        rules.figures.output,

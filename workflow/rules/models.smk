@@ -1,52 +1,95 @@
-# Historical corpus and the historical-model family trained from it.
-
-CENTURIES = ["C014", "C016", "C017", "C018", "C019", "C020", "C021"]
+# The historical (human-proxy) models: trained here, downloaded, or tiny test models.
+CORPUS_CENTURIES = ["C014", "C016", "C017", "C018", "C019", "C020", "C021"]
 
 
 rule corpus_embedded:
     output:
-        expand("resources/corpus/embedded/{century}.jsonl", century=CENTURIES),
+        expand("resources/corpus/embedded/{century}.jsonl", century=CORPUS_CENTURIES),
         heldout=expand(
-            "resources/corpus/embedded/heldout/{century}.jsonl", century=CENTURIES
+            "resources/corpus/embedded/heldout/{century}.jsonl", century=CORPUS_CENTURIES
         ),
     log:
         "logs/corpus_embedded.log",
+    resources:
+        runtime=30,
     shell:
         "progalign corpus build-embedded --out resources/corpus/embedded 2> {log}"
 
 
-rule hislm:
-    input:
-        corpus="resources/corpus/embedded/{century}.jsonl",
-    output:
-        directory("resources/models/embedded/{century}"),
-    log:
-        "logs/hislm/{century}.log",
-    benchmark:
-        "benchmarks/out/hislm_{century}.tsv"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    params:
-        base=config["models"]["base"],
-        recipe="configs/hislm/embedded.yaml",
-    shell:
-        "progalign train-hislm --base {params.base} --corpus {input.corpus}"
-        " --config {params.recipe} --out {output} > {log} 2>&1"
+if MODELS["source"] == "train":
+
+    rule hislm:
+        input:
+            corpus="resources/corpus/embedded/{century}.jsonl",
+        output:
+            directory(f"{FAMILY_DIR}/{{century}}"),
+        log:
+            f"logs/hislm/{FAMILY}/{{century}}.log",
+        benchmark:
+            f"benchmarks/out/hislm_{FAMILY}_{{century}}.tsv"
+        threads: RES["threads"]
+        resources:
+            mem_mb=RES["mem_mb"],
+            runtime=RES["runtime"],
+            gpu=RES["gpus"],
+        params:
+            base=MODELS["base"],
+            recipe=MODELS["hislm_recipe"],
+        shell:
+            "progalign train-hislm --base {params.base} --corpus {input.corpus}"
+            " --config {params.recipe} --out {output} > {log} 2>&1"
+
+elif MODELS["source"] == "tiny":
+
+    rule tiny_model:
+        output:
+            directory(f"{FAMILY_DIR}/{{century}}"),
+        log:
+            f"logs/tiny/{FAMILY}/{{century}}.log",
+        params:
+            seed=lambda w: int(w.century[1:]),
+        shell:
+            "progalign model tiny --out {output} --seed {params.seed} > {log} 2>&1"
+
+else:
+    HUB_FAMILY = f"histllama3-{MODELS['hub']['size'].lower()}-{MODELS['hub']['kind']}"
+    if FAMILY != HUB_FAMILY:
+        raise ValueError(
+            f"config: models.family must be {HUB_FAMILY!r} for source hub (got {FAMILY!r})"
+        )
+
+    rule hub_model:
+        output:
+            directory(f"{FAMILY_DIR}/{{century}}"),
+        log:
+            f"logs/hub/{FAMILY}/{{century}}.log",
+        resources:
+            runtime=RES["runtime"],
+        params:
+            hub=MODELS["hub"],
+            revision=lambda w: MODELS["hub"]["revisions"].get(w.century) or "main",
+            unpinned=(
+                "--allow-unpinned" if MODELS["hub"]["allow_unpinned"] else ""
+            ),
+        shell:
+            "progalign hub fetch-model --size {params.hub[size]} --century {wildcards.century}"
+            " --kind {params.hub[kind]} --revision {params.revision} {params.unpinned}"
+            " --out-root resources/models > {log} 2>&1"
 
 
 rule perplexity:
     input:
-        models=expand("resources/models/embedded/{century}", century=CENTURIES),
+        models=expand(f"{FAMILY_DIR}/{{century}}", century=CORPUS_CENTURIES),
         heldout=rules.corpus_embedded.output.heldout,
     output:
         "results/perplexity/embedded.csv",
     log:
         "logs/perplexity.log",
-    threads: 2
+    threads: RES["threads"]
     params:
-        models=" ".join(f"--model {c}=resources/models/embedded/{c}" for c in CENTURIES),
+        models=" ".join(
+            f"--model {c}={FAMILY_DIR}/{c}" for c in CORPUS_CENTURIES
+        ),
     shell:
         "progalign perplexity {params.models} --corpus resources/corpus/embedded/heldout"
         " --out {output} > {log} 2>&1"

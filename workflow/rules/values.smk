@@ -1,23 +1,34 @@
-# Value vectors: every model evaluated once on the questionnaire.
-
-Q = config["questionnaire"]
-Q_NAME = Q["protocol"] + (
-    f"-n{Q['per_dimension']}-s{Q['seed']}" if Q["per_dimension"] else ""
-)
+# Questionnaire and value vectors: every historical model evaluated once, shared by all runs.
 
 
 rule questionnaire:
     output:
-        jsonl=f"resources/questionnaire/{Q_NAME}/items.jsonl",
+        jsonl=f"{QDIR}/items.jsonl",
     log:
         "logs/questionnaire.log",
     params:
-        protocol=Q["protocol"],
-        subsample=f"--per-dimension {Q['per_dimension']}" if Q["per_dimension"] else "",
-        seed=Q["seed"],
+        protocol=config["questionnaire"]["protocol"],
+        subsample=(
+            f"--per-dimension {config['questionnaire']['per_dimension']}"
+            if config["questionnaire"]["per_dimension"]
+            else ""
+        ),
+        seed=config["questionnaire"]["seed"],
     shell:
         "progalign questionnaire fetch --protocol {params.protocol} --seed {params.seed}"
         " {params.subsample} --out $(dirname {output.jsonl}) 2> {log}"
+
+
+VALUES_ARGS = (
+    "--backend {ev[backend]} --mode {ev[mode]} --scoring {ev[scoring]}"
+    " --permutations {ev[permutations]} --format {ev[prompt_format]}"
+    " --aggregation {ev[aggregation]} --bootstrap {ev[bootstrap]} --seed {ev[seed]}"
+    " --batch-size {ev[batch_size]}"
+).format(ev=config["evaluation"]) + (
+    f" --lower-cache-layers {config['evaluation']['lower_cache_layers']}"
+    if config["evaluation"]["lower_cache_layers"]
+    else ""
+)
 
 
 rule values_base:
@@ -29,17 +40,36 @@ rule values_base:
         "logs/values/base.log",
     benchmark:
         "benchmarks/out/values_base.tsv"
-    threads: 2
+    threads: RES["threads"]
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=RES["mem_mb"],
+        runtime=RES["runtime"],
+        gpu=RES["gpus"],
     params:
-        model=config["models"]["base"],
-        ev=config["evaluation"],
+        model=MODELS["base"],
+        args=VALUES_ARGS,
     shell:
         "progalign values --model {params.model} --questionnaire $(dirname {input.questionnaire})"
-        " --backend {params.ev[backend]} --mode {params.ev[mode]} --scoring {params.ev[scoring]}"
-        " --permutations {params.ev[permutations]} --format {params.ev[prompt_format]}"
-        " --aggregation {params.ev[aggregation]} --bootstrap {params.ev[bootstrap]}"
-        " --seed {params.ev[seed]} --batch-size {params.ev[batch_size]} --threads {threads}"
-        " --out {output} 2> {log}"
+        " {params.args} --threads {threads} --out {output} 2> {log}"
+
+
+rule values_judge:
+    input:
+        questionnaire=rules.questionnaire.output.jsonl,
+        model=f"{FAMILY_DIR}/{{century}}",
+    output:
+        f"results/values/{FAMILY}/{{century}}.json",
+    log:
+        f"logs/values/{FAMILY}/{{century}}.log",
+    benchmark:
+        f"benchmarks/out/values_{FAMILY}_{{century}}.tsv"
+    threads: RES["threads"]
+    resources:
+        mem_mb=RES["mem_mb"],
+        runtime=RES["runtime"],
+        gpu=RES["gpus"],
+    params:
+        args=VALUES_ARGS,
+    shell:
+        "progalign values --model {input.model} --questionnaire {QDIR} {params.args}"
+        " --threads {threads} --out {output} 2> {log}"

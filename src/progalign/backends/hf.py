@@ -68,6 +68,8 @@ class HFBackend(Backend):
         batch_size: Contexts per forward pass.
         threads: torch intra-op threads (default: leave torch's choice).
         share_prefix: Encode the common prefix of a batch once (disable only to measure it).
+        lower_cache_layers: Reuse cached activations of the bottom N decoder layers (families
+            that share them, DESIGN §8); None scores with full forwards.
     """
 
     name = "hf"
@@ -80,6 +82,7 @@ class HFBackend(Backend):
         batch_size: int = 16,
         threads: int | None = None,
         share_prefix: bool = True,
+        lower_cache_layers: int | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -99,6 +102,8 @@ class HFBackend(Backend):
         self.model.eval()
         self.model.to(self.device)  # type: ignore[arg-type]
         self.prompts = PromptTokenizer(self.tokenizer, model)
+        self.lower_cache_layers = lower_cache_layers
+        self._lower_store: Any = None
 
     # ----------------------------------------------------------------- prompts and tokens
     def format_prompt(self, instruction: str, input_text: str, fmt: PromptFormat) -> str:
@@ -120,6 +125,8 @@ class HFBackend(Backend):
     ) -> list[list[ContinuationScore]]:
         """See ``Backend.loglikelihood``."""
         tokenized = [self.tokenize_request(r) for r in requests]
+        if self.lower_cache_layers:
+            return self._loglikelihood_lower_cached(tokenized, progress)
         # Group contexts that share a long prefix (same chat preamble and question header),
         # then by length so that batches carry little padding; permutations of one item stay
         # adjacent (same prefix, nearly the same length).
@@ -149,6 +156,23 @@ class HFBackend(Backend):
             bar.update(len(batch))
         bar.close()
         return results
+
+    def _loglikelihood_lower_cached(
+        self, tokenized: list[Tokenized], progress: bool
+    ) -> list[list[ContinuationScore]]:
+        from progalign.backends.lowercache import (
+            LowerStore,
+            loglikelihood_lower_cached,
+            lower_fingerprint,
+        )
+        from progalign.download import cache_dir
+
+        depth = int(self.lower_cache_layers or 0)
+        if self._lower_store is None:
+            fingerprint = lower_fingerprint(self.model, depth)
+            self._lower_store = LowerStore(cache_dir() / "lower-activations" / fingerprint)
+        return loglikelihood_lower_cached(self.model, tokenized, depth, self._lower_store,
+                                          self.device, self.batch_size, progress)
 
     @torch.inference_mode()
     def loglikelihood_naive(self, requests: Sequence[LLRequest]) -> list[list[ContinuationScore]]:
@@ -229,6 +253,7 @@ class HFBackend(Backend):
             "parameters": self.n_parameters(),
             "threads": torch.get_num_threads(),
             "share_prefix": self.share_prefix,
+            "lower_cache_layers": self.lower_cache_layers,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "local": Path(self.model_id).exists(),
         }

@@ -134,6 +134,7 @@ def register(sub: Any) -> None:
     p.add_argument("--values", type=Path, nargs="+", required=True, help="C0cc.json files")
     p.add_argument("--scores", type=Path, nargs="*", default=[], help="score JSON files")
     p.add_argument("--out", type=Path, required=True, help="tables folder")
+    p.add_argument("--config-json", help="the run's config, recorded in provenance.json")
     p.set_defaults(func=cmd_tables)
 
 
@@ -225,9 +226,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_tables(args: argparse.Namespace) -> int:
     """Write the tidy tables."""
     from progalign.benchmark.tables import run_tables, values_table, write_tables
+    from progalign.io import sha256_file, write_json
+    from progalign.provenance import provenance
 
     tables = {"values": values_table(args.family, args.values), **run_tables(args.scores)}
-    for path in write_tables(tables, args.out):
+    written = write_tables(tables, args.out)
+    write_json(args.out / "provenance.json", provenance(
+        command="tables", family=args.family,
+        config=json.loads(args.config_json) if args.config_json else None,
+        inputs={str(p): sha256_file(p) for p in [*args.values, *args.scores]},
+        tables={p.name: sha256_file(p) for p in written},
+    ))
+    for path in written:
         print(path)
     return 0
 

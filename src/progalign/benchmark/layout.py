@@ -32,7 +32,7 @@ class Layout:
 
     def run(self, trajectory: str, algorithm: str, seed: int) -> Path:
         """Folder of one examinee trajectory."""
-        return self.root / "runs" / trajectory / algorithm / f"seed{seed}"
+        return self.root / "runs" / trajectory / slug(algorithm) / f"seed{seed}"
 
     def step(self, trajectory: str, algorithm: str, seed: int, step: int) -> Path:
         """Examinee step folder (model/, state.json, step.json)."""
@@ -56,4 +56,9 @@ class Layout:
 
     def score(self, challenge: str, algorithm: str, seed: int) -> Path:
         """Result JSON of one (challenge, algorithm, seed)."""
-        return self.root / "scores" / challenge / algorithm / f"seed{seed}.json"
+        return self.root / "scores" / slug(challenge) / slug(algorithm) / f"seed{seed}.json"
+
+
+def slug(name: str) -> str:
+    """Folder name of an algorithm or challenge (``pkg.mod:Class`` -> ``Class``)."""
+    return name.rsplit(":", 1)[-1]

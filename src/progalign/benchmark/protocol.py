@@ -85,7 +85,8 @@ class Examinee(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """Name, parameters and deviations of the algorithm (recorded in results)."""
-        return {"name": self.name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
+        name = self.name if self.name != "abstract" else type(self).__name__
+        return {"name": name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
                 "params": self.params}
 
 
@@ -130,8 +131,8 @@ class Challenge(abc.ABC):
 
     @property
     def label(self) -> str:
-        """Name used in results and tables (may include a parameter, e.g. ``predict-k2``)."""
-        return self.name
+        """Name used in results and tables."""
+        return self.name if self.name != "abstract" else type(self).__name__
 
     def evaluated_steps(self, n_timesteps: int) -> list[int]:
         """Judge steps at which the examinee updates and is recorded (default 1..T-1)."""

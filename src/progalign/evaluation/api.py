@@ -43,6 +43,7 @@ class ValueOptions:
     device: str = "auto"
     dtype: str = "auto"
     threads: int | None = None
+    lower_cache_layers: int | None = None
 
     @classmethod
     def from_config(cls, section: dict[str, Any], **overrides: Any) -> ValueOptions:
@@ -56,7 +57,8 @@ def open_backend(model: str, options: ValueOptions) -> Backend:
     """Load the scoring backend for ``model`` with the options' device, dtype and threads."""
     backend_options: dict[str, Any] = {"device": options.device, "dtype": options.dtype}
     if options.backend == "hf":
-        backend_options.update(batch_size=options.batch_size, threads=options.threads)
+        backend_options.update(batch_size=options.batch_size, threads=options.threads,
+                               lower_cache_layers=options.lower_cache_layers)
     return load_backend(options.backend, model, **backend_options)
 
 

@@ -49,6 +49,9 @@ def register(sub: Any) -> None:
     b.add_argument("--dtype", default="auto")
     b.add_argument("--batch-size", type=int, default=16)
     b.add_argument("--threads", type=int)
+    b.add_argument("--lower-cache-layers", type=int,
+                   help="reuse cached activations of the bottom N layers (families trained "
+                   "with top-k layers only; see DESIGN §8)")
     p.set_defaults(func=run)
 
 
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             aggregation=args.aggregation, bootstrap=args.bootstrap, seed=args.seed,
             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
             temperature=args.temperature, device=args.device, dtype=args.dtype,
-            threads=args.threads,
+            threads=args.threads, lower_cache_layers=args.lower_cache_layers,
         )
         embedder = None
         if args.embedding_matcher:

@@ -1,0 +1,85 @@
+"""Scoring from cached lower-layer activations equals full forwards, and the cache is shared
+exactly by models whose lower layers are equal."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from progalign.backends.base import LLRequest
+from progalign.backends.hf import HFBackend
+from progalign.backends.lowercache import lower_fingerprint
+
+REQUESTS = [
+    LLRequest("The weather today is", (" sunny", " very cold and wet")),
+    LLRequest("Which do you prefer? A. tea B. coffee. Answer:", (" A. tea", " B. coffee")),
+    LLRequest("One two three", (" four", " five six", " seven", " eight nine ten")),
+]
+
+
+def _scores(backend: HFBackend) -> list[list[float]]:
+    return [[s.logprob for s in row] for row in backend.loglikelihood(REQUESTS)]
+
+
+def _naive(backend: HFBackend) -> list[list[float]]:
+    return [[s.logprob for s in row] for row in backend.loglikelihood_naive(REQUESTS)]
+
+
+def _with_new_top(src: Path, dst: Path, seed: int) -> Path:
+    """A copy of ``src`` whose top decoder layer is re-randomised (lower layers unchanged)."""
+    from transformers import AutoModelForCausalLM
+
+    shutil.copytree(src, dst)
+    model = AutoModelForCausalLM.from_pretrained(dst)
+    torch.manual_seed(seed)
+    for p in model.model.layers[-1].parameters():
+        p.data.normal_(0, 0.05)
+    model.save_pretrained(dst)
+    return dst
+
+
+def test_cached_scores_equal_full_forward_and_are_reused(tiny_model: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
+    cached = HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=2)
+    first = _scores(cached)
+    reference = _naive(cached)
+    for row, ref in zip(first, reference, strict=True):
+        assert row == pytest.approx(ref, abs=1e-4)
+    store = tmp_path / "cache" / "lower-activations"
+    entries = sorted(store.rglob("*.safetensors"))
+    assert len(entries) == sum(len(r.continuations) for r in REQUESTS)
+    mtimes = [p.stat().st_mtime_ns for p in entries]
+    # same batch size as the first backend, so the padded shapes (and floats) are the same
+    assert _scores(HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=2)) == first
+    assert [p.stat().st_mtime_ns for p in entries] == mtimes
+
+
+def test_models_sharing_lower_layers_share_the_cache(tiny_model: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
+    other = _with_new_top(tiny_model, tmp_path / "other", seed=1)
+    base = HFBackend(str(tiny_model), lower_cache_layers=3)
+    variant = HFBackend(str(other), lower_cache_layers=3)
+    assert lower_fingerprint(base.model, 3) == lower_fingerprint(variant.model, 3)
+    # depth 4 would include the changed layer: another fingerprint, never a wrong reuse
+    with pytest.raises(ValueError):
+        lower_fingerprint(base.model, 4)
+    _scores(base)
+    got = _scores(variant)
+    for row, ref in zip(got, _naive(variant), strict=True):
+        assert row == pytest.approx(ref, abs=1e-4)
+    assert got != _scores(base)
+
+
+def test_damaged_entry_is_recomputed(tiny_model: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
+    backend = HFBackend(str(tiny_model), lower_cache_layers=2)
+    first = _scores(backend)
+    for entry in (tmp_path / "cache").rglob("*.safetensors"):
+        entry.write_bytes(b"garbage")
+    assert _scores(HFBackend(str(tiny_model), lower_cache_layers=2)) == first
