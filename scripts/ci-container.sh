@@ -5,6 +5,7 @@
 #
 #   scripts/ci-container.sh [CONFIGFILE]        default configs/ci.yaml
 #
+# PROGALIGN_CI_REFERENCE=DIR skips the host run and compares with the finished run in DIR.
 # The image build is cached under $PROGALIGN_CONTAINER_CACHE (~/.cache/progalign/containers) and in
 # podman's layer store, so a rerun takes seconds; PROGALIGN_NO_CACHE=1 rebuilds from scratch
 # (layers only; the rootfs tarball and wheels stay cached). Both runs share the download cache
@@ -13,7 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-CONFIG=${1:-configs/ci.yaml}
+CONFIG=$(realpath "${1:-configs/ci.yaml}")
+[ -f "$CONFIG" ] || { echo "ci-container: no config file $CONFIG" >&2; exit 1; }
+REFERENCE=${PROGALIGN_CI_REFERENCE:-}
 CACHE=${PROGALIGN_CONTAINER_CACHE:-$HOME/.cache/progalign/containers}
 DATA_CACHE=${PROGALIGN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/progalign}
 command -v podman >/dev/null || { echo "ci-container: podman missing (scripts/ci-system-deps.sh)" >&2; exit 1; }
@@ -32,32 +35,42 @@ image=$(.venv/bin/python -c "import sys, yaml; print(yaml.safe_load(open(sys.arg
 log "image $image built in ${build_s} s"
 
 # 2. Two copies of the checkout (tracked and untracked, not ignored; no results, no venvs).
-for side in container local; do
+sides=(container)
+[ -n "$REFERENCE" ] || sides+=(local)
+for side in "${sides[@]}"; do
   rm -rf "${WORK:?}/$side"
   mkdir -p "$WORK/$side"
   git ls-files -z --cached --others --exclude-standard \
     | grep -zv -e '^\.venv' -e '^results/' -e '^resources/' -e '^logs/' \
     | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
     | tar --null -T - -cf - | tar -C "$WORK/$side" -xf -
+  cp "$CONFIG" "$WORK/$side/ci-container.yaml"
 done
 
 # 3. The workflow inside the container, then on the host.
+cname=progalign-ci-$$
+trap 'podman --runtime runc rm -f "$cname" >/dev/null 2>&1 || true' EXIT  # killed: stop it too
 t0=$SECONDS
-podman --runtime runc run --rm --network host \
+podman --runtime runc run --rm --name "$cname" --network host \
   --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
   -v "$WORK/container:/work" -v "$DATA_CACHE:/cache" -e PROGALIGN_CACHE=/cache -w /work \
-  "$image" snakemake --cores 2 --configfile "$CONFIG" > "$WORK/container.log" 2>&1 \
+  "$image" snakemake --cores 2 --configfile ci-container.yaml > "$WORK/container.log" 2>&1 \
   || { tail -40 "$WORK/container.log" >&2; echo "ci-container: run in the container failed ($WORK/container.log)" >&2; exit 1; }
 container_s=$((SECONDS - t0))
 log "containerised run: ${container_s} s"
-t0=$SECONDS
-(cd "$WORK/local" && PROGALIGN_CACHE=$DATA_CACHE "$ROOT/.venv/bin/snakemake" --cores 2 \
-  --configfile "$CONFIG" > "$WORK/local.log" 2>&1) \
-  || { tail -40 "$WORK/local.log" >&2; echo "ci-container: local run failed ($WORK/local.log)" >&2; exit 1; }
-local_s=$((SECONDS - t0))
-log "local run: ${local_s} s"
+if [ -n "$REFERENCE" ]; then
+  local_s="(reference $REFERENCE)"
+else
+  t0=$SECONDS
+  (cd "$WORK/local" && PROGALIGN_CACHE=$DATA_CACHE "$ROOT/.venv/bin/snakemake" --cores 2 \
+    --configfile ci-container.yaml > "$WORK/local.log" 2>&1) \
+    || { tail -40 "$WORK/local.log" >&2; echo "ci-container: local run failed ($WORK/local.log)" >&2; exit 1; }
+  local_s="$((SECONDS - t0)) s"
+  log "local run: ${local_s}"
+  REFERENCE=$WORK/local
+fi
 
 # 4. Same results?
-.venv/bin/python scripts/compare_results.py "$WORK/container" "$WORK/local"
-echo "ci-container timings: build ${build_s} s, containerised run ${container_s} s, local run ${local_s} s"
+.venv/bin/python scripts/compare_results.py "$WORK/container" "$REFERENCE"
+echo "ci-container timings: build ${build_s} s, containerised run ${container_s} s, local run ${local_s}"
 [ -n "${PROGALIGN_CI_WORK:-}" ] || rm -rf "$WORK"
