@@ -10,13 +10,17 @@
 # env     prints the `export SLURM_CONF=…` line (eval "$(scripts/slurm-cluster.sh env)")
 #
 # Everything lives in $PROGALIGN_SLURM_STATE (default ${XDG_RUNTIME_DIR:-/tmp}/progalign-slurm):
-# slurm.conf, the munge key and socket, pid files, spool, state and logs; /etc is not touched, so
-# clients need SLURM_CONF. Ports: $PROGALIGN_SLURM_PORT (slurmctld, default 6817) and the next one
-# (slurmd). Needs slurmctld, slurmd, slurm-client, munge (scripts/ci-system-deps.sh).
+# slurm.conf, the munge key and socket, pid files, spool, state and logs. Clients use SLURM_CONF,
+# and /etc/slurm/slurm.conf is a symlink to it while the cluster runs: the SLURM executor's job
+# step drops SLURM_* variables before its nested `srun`, which then reads the default path. An
+# /etc/slurm/slurm.conf that is not such a link (a real cluster) is never replaced, and only one
+# of these clusters runs at a time. Ports: $PROGALIGN_SLURM_PORT (slurmctld, default 6817) and the
+# next one (slurmd). Needs slurmctld, slurmd, slurm-client, munge (scripts/ci-system-deps.sh).
 set -euo pipefail
 STATE=${PROGALIGN_SLURM_STATE:-${XDG_RUNTIME_DIR:-/tmp}/progalign-slurm}
 PORT=${PROGALIGN_SLURM_PORT:-6817}
 CONF=$STATE/slurm.conf
+ETC_CONF=${PROGALIGN_SLURM_ETC_CONF:-/etc/slurm/slurm.conf}
 DAEMONS=(slurmd slurmctld munged)   # stop order; start is the reverse
 export SLURM_CONF=$CONF
 
@@ -38,6 +42,24 @@ wait_for() {  # $1 seconds, $2... command: retry until it succeeds
   done
 }
 node_ready() { sinfo -h -n localhost -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated)'; }
+
+link_etc_conf() {  # point ETC_CONF at our slurm.conf, unless it is a real or a live cluster's
+  if [ -L "$ETC_CONF" ]; then
+    local other
+    other=$(readlink "$ETC_CONF")
+    if [ "$other" != "$CONF" ] && [ -e "$other" ]; then
+      local pid
+      pid=$(cat "$(dirname "$other")/slurmctld.pid" 2>/dev/null || true)
+      if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = slurmctld ]; then
+        die "another one-node cluster runs ($(dirname "$other")): stop it first"
+      fi
+    fi
+  elif [ -e "$ETC_CONF" ]; then
+    die "$ETC_CONF exists and is not ours: this machine has a SLURM set-up already"
+  fi
+  mkdir -p "$(dirname "$ETC_CONF")"
+  ln -sfn "$CONF" "$ETC_CONF"
+}
 
 write_conf() {
   local mem
@@ -90,6 +112,7 @@ start() {
       command -v "$b" >/dev/null || die "$b not found: run scripts/ci-system-deps.sh"
     done
     stop >/dev/null  # a half-started cluster: start afresh
+    link_etc_conf
     mkdir -p "$STATE" "$STATE/munge" "$STATE/ctld" "$STATE/slurmd"
     chmod 0700 "$STATE" "$STATE/munge"
     if [ ! -s "$STATE/munge/munge.key" ]; then
@@ -125,6 +148,7 @@ stop() {
     fi
     rm -f "$f"
   done
+  if [ -L "$ETC_CONF" ] && [ "$(readlink "$ETC_CONF")" = "$CONF" ]; then rm -f "$ETC_CONF"; fi
 }
 
 status() {
