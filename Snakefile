@@ -18,6 +18,10 @@ os.environ["PATH"] = (
 configfile: "config.yaml"
 
 
+envvars:
+    "PATH",
+
+
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 

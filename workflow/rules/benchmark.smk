@@ -2,8 +2,6 @@
 # trajectory fed by the real historical models ("history"); Coevolve's is fed by its
 # simulated humans. Trained checkpoints are temp(): deleted once the next step and the
 # evaluation have used them.
-RUN = "results/runs/{traj}/{algorithm}/seed{seed}"
-COEVOLVE = "results/runs/coevolve/{algorithm}/seed{seed}"
 
 
 wildcard_constraints:
@@ -11,23 +9,6 @@ wildcard_constraints:
     step=r"\d+",
     seed=r"\d+",
     century=r"C0\d\d",
-
-
-def feedback_input(w):
-    t = int(w.step)
-    if w.traj == "history":
-        return f"results/preferences/{FAMILY}/{CENTURIES[t]}.jsonl"
-    if t == 1:  # the simulated humans start as the first century's model
-        return f"results/preferences/{FAMILY}/{CENTURIES[0]}.jsonl"
-    return f"{COEVOLVE.format(**w)}/feedback{t}.jsonl"
-
-
-def previous_input(w):
-    t = int(w.step)
-    if t == 1:
-        return {"start": model_dir(CENTURIES[0])}
-    d = f"{run_dir(w)}/step{t - 1}"
-    return {"start": f"{d}/model", "state": f"{d}/state.json"}
 
 
 rule examinee_step:
@@ -50,6 +31,7 @@ rule examinee_step:
         runtime=RES["runtime"],
         gpu=RES["gpus"],
     params:
+        spec=SPEC,
         algorithm=lambda w: ALGORITHMS[w.algorithm],
         previous=lambda w: (
             f"--previous {run_dir(w)}/step{int(w.step) - 1}" if int(w.step) > 1 else ""
@@ -57,7 +39,7 @@ rule examinee_step:
     shell:
         "progalign step examinee --algorithm {params.algorithm:q} --seed {wildcards.seed}"
         " --step {wildcards.step} {params.previous} --feedback {input.feedback}"
-        " --out $(dirname {output.state}) {SPEC} --threads {threads} > {log} 2>&1"
+        " --out $(dirname {output.state}) {params.spec} --threads {threads} > {log} 2>&1"
 
 
 rule examinee_values:
@@ -78,7 +60,7 @@ rule examinee_values:
     params:
         args=VALUES_ARGS,
     shell:
-        "progalign values --model {input.model} --questionnaire {QDIR} {params.args}"
+        "progalign values --model {input.model} --questionnaire $(dirname {input.questionnaire}) {params.args}"
         " --threads {threads} --out {output} 2> {log}"
 
 
@@ -95,16 +77,11 @@ rule coevolve_feedback:
         mem_mb=RES["mem_mb"],
         runtime=RES["runtime"],
         gpu=RES["gpus"],
+    params:
+        spec=SPEC,
     shell:
-        "progalign preferences --human {input.human} --out {output} {SPEC}"
+        "progalign preferences --human {input.human} --out {output} {params.spec}"
         " --threads {threads} 2> {log}"
-
-
-def human_input(w):
-    t = int(w.step)
-    if t == 1:
-        return model_dir(CENTURIES[0])
-    return f"{COEVOLVE.format(**w)}/humans{t - 1}/model"
 
 
 rule humans_step:
@@ -125,10 +102,12 @@ rule humans_step:
         mem_mb=RES["mem_mb"],
         runtime=RES["runtime"],
         gpu=RES["gpus"],
+    params:
+        spec=SPEC,
     shell:
         "progalign step humans --seed {wildcards.seed} --step {wildcards.step}"
         " --human {input.human} --history-answers {input.history}"
-        " --examinee {input.examinee} --out $(dirname {output.info}) {SPEC}"
+        " --examinee {input.examinee} --out $(dirname {output.info}) {params.spec}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -148,33 +127,8 @@ rule humans_values:
     params:
         args=VALUES_ARGS,
     shell:
-        "progalign values --model {input.model} --questionnaire {QDIR} {params.args}"
+        "progalign values --model {input.model} --questionnaire $(dirname {input.questionnaire}) {params.args}"
         " --threads {threads} --out {output} 2> {log}"
-
-
-def score_inputs(w):
-    traj = trajectory(w.challenge)
-    d = f"results/runs/{traj}/{w.algorithm}/seed{w.seed}"
-    steps = evaluated_steps(w.challenge)
-    inputs = {
-        "actual": [f"results/values/{FAMILY}/{c}.json" for c in CENTURIES],
-        "info": [f"{d}/step{t}/step.json" for t in steps],
-    }
-    if traj == "history":
-        inputs["examinee"] = [f"{d}/values{t}.json" for t in steps]
-    else:
-        inputs["simulated"] = [f"{d}/humans{t}.values.json" for t in steps]
-    return inputs
-
-
-def score_args(w, input):
-    args = [f"--actual {c}={p}" for c, p in zip(CENTURIES, input.actual)]
-    if trajectory(w.challenge) == "history":
-        steps = evaluated_steps(w.challenge)
-        args += [f"--examinee {t}={p}" for t, p in zip(steps, input.examinee)]
-    else:
-        args += [f"--simulated {p}" for p in input.simulated]
-    return " ".join(args + ["--steps"] + [os.path.dirname(p) for p in input.info])
 
 
 rule score:
@@ -186,9 +140,10 @@ rule score:
     log:
         "logs/scores/{challenge}/{algorithm}/seed{seed}.log",
     params:
+        spec=SPEC,
         challenge=lambda w: CHALLENGE_NAMES[w.challenge],
         algorithm=lambda w: ALGORITHMS[w.algorithm],
         args=score_args,
     shell:
         "progalign score --challenge {params.challenge:q} --algorithm {params.algorithm:q}"
-        " --seed {wildcards.seed} {params.args} {SPEC} --out {output} 2> {log}"
+        " --seed {wildcards.seed} {params.args} {params.spec} --out {output} 2> {log}"

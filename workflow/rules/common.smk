@@ -12,11 +12,13 @@ FAMILY_DIR = f"resources/models/{FAMILY}"
 T = len(CENTURIES)
 ALGORITHMS = {slug(a): a for a in BENCH["algorithms"]}
 SEEDS = BENCH["seeds"]
-QDIR = "resources/questionnaire/" + config["questionnaire"]["protocol"] + (
-    f"-n{config['questionnaire']['per_dimension']}-s{config['questionnaire']['seed']}"
-    if config["questionnaire"]["per_dimension"]
-    else ""
+Q = config["questionnaire"]
+QNAME = (
+    f"{Q['protocol']}-n{Q['per_dimension']}-s{Q['seed']}"
+    if Q["per_dimension"]
+    else Q["protocol"]
 )
+QDIR = f"resources/questionnaire/{QNAME}"
 # The config as the CLI sees it (passed to every benchmark job; Snakemake tracks params).
 CONFIG_JSON = json.dumps(
     {k: config[k] for k in ("models", "evaluation", "benchmark", "training")},
@@ -47,3 +49,80 @@ def run_dir(w):
 
 def model_dir(century):
     return f"{FAMILY_DIR}/{century}"
+
+
+RUN = "results/runs/{traj}/{algorithm}/seed{seed}"
+COEVOLVE = "results/runs/coevolve/{algorithm}/seed{seed}"
+FIGURES = ["values_heatmap", "group_trajectories", "similarity_curves", "scores_bars"]
+TABLES = ["values", "scores", "steps", "examinee_values"]
+
+
+def feedback_input(w):
+    t = int(w.step)
+    if w.traj == "history":
+        return f"results/preferences/{FAMILY}/{CENTURIES[t]}.jsonl"
+    if t == 1:  # the simulated humans start as the first century's model
+        return f"results/preferences/{FAMILY}/{CENTURIES[0]}.jsonl"
+    return f"{COEVOLVE.format(**w)}/feedback{t}.jsonl"
+
+
+def previous_input(w):
+    t = int(w.step)
+    if t == 1:
+        return {"start": model_dir(CENTURIES[0])}
+    d = f"{run_dir(w)}/step{t - 1}"
+    return {"start": f"{d}/model", "state": f"{d}/state.json"}
+
+
+def human_input(w):
+    t = int(w.step)
+    if t == 1:
+        return model_dir(CENTURIES[0])
+    return f"{COEVOLVE.format(**w)}/humans{t - 1}/model"
+
+
+def score_inputs(w):
+    traj = trajectory(w.challenge)
+    d = f"results/runs/{traj}/{w.algorithm}/seed{w.seed}"
+    steps = evaluated_steps(w.challenge)
+    inputs = {
+        "actual": [f"results/values/{FAMILY}/{c}.json" for c in CENTURIES],
+        "info": [f"{d}/step{t}/step.json" for t in steps],
+    }
+    if traj == "history":
+        inputs["examinee"] = [f"{d}/values{t}.json" for t in steps]
+    else:
+        inputs["simulated"] = [f"{d}/humans{t}.values.json" for t in steps]
+    return inputs
+
+
+def score_args(w, input):
+    args = [f"--actual {c}={p}" for c, p in zip(CENTURIES, input.actual)]
+    if trajectory(w.challenge) == "history":
+        steps = evaluated_steps(w.challenge)
+        args += [f"--examinee {t}={p}" for t, p in zip(steps, input.examinee)]
+    else:
+        args += [f"--simulated {p}" for p in input.simulated]
+    return " ".join(args + ["--steps"] + [os.path.dirname(p) for p in input.info])
+
+
+def report_outputs(out):
+    figures = {
+        f: report(
+            f"{out}/figures/{f}.png",
+            caption=f"../report/{f}.rst",
+            category="Figures",
+        )
+        for f in FIGURES
+    }
+    return dict(
+        **figures,
+        svg=expand(f"{out}/figures/{{f}}.svg", f=FIGURES),
+        csv=f"{out}/leaderboard.csv",
+        md=f"{out}/leaderboard.md",
+        html=report(
+            f"{out}/leaderboard.html",
+            caption="../report/leaderboard.rst",
+            category="Leaderboard",
+        ),
+    )

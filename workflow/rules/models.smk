@@ -6,7 +6,8 @@ rule corpus_embedded:
     output:
         expand("resources/corpus/embedded/{century}.jsonl", century=CORPUS_CENTURIES),
         heldout=expand(
-            "resources/corpus/embedded/heldout/{century}.jsonl", century=CORPUS_CENTURIES
+            "resources/corpus/embedded/heldout/{century}.jsonl",
+            century=CORPUS_CENTURIES,
         ),
     log:
         "logs/corpus_embedded.log",
@@ -68,9 +69,7 @@ else:
         params:
             hub=MODELS["hub"],
             revision=lambda w: MODELS["hub"]["revisions"].get(w.century) or "main",
-            unpinned=(
-                "--allow-unpinned" if MODELS["hub"]["allow_unpinned"] else ""
-            ),
+            unpinned=("--allow-unpinned" if MODELS["hub"]["allow_unpinned"] else ""),
         shell:
             "progalign hub fetch-model --size {params.hub[size]} --century {wildcards.century}"
             " --kind {params.hub[kind]} --revision {params.revision} {params.unpinned}"
@@ -87,9 +86,7 @@ rule perplexity:
         "logs/perplexity.log",
     threads: RES["threads"]
     params:
-        models=" ".join(
-            f"--model {c}={FAMILY_DIR}/{c}" for c in CORPUS_CENTURIES
-        ),
+        models=" ".join(f"--model {c}={FAMILY_DIR}/{c}" for c in CORPUS_CENTURIES),
     shell:
         "progalign perplexity {params.models} --corpus resources/corpus/embedded/heldout"
         " --out {output} > {log} 2>&1"

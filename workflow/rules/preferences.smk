@@ -16,8 +16,10 @@ rule preferences:
         mem_mb=RES["mem_mb"],
         runtime=RES["runtime"],
         gpu=RES["gpus"],
+    params:
+        spec=SPEC,
     shell:
-        "progalign preferences --human {input.model} --out {output} {SPEC}"
+        "progalign preferences --human {input.model} --out {output} {params.spec}"
         " --threads {threads} 2> {log}"
 
 
@@ -34,6 +36,8 @@ rule answers:
         mem_mb=RES["mem_mb"],
         runtime=RES["runtime"],
         gpu=RES["gpus"],
+    params:
+        spec=SPEC,
     shell:
         "progalign answers --human {input.model} --preferences {input.preferences}"
-        " --out {output} {SPEC} --threads {threads} 2> {log}"
+        " --out {output} {params.spec} --threads {threads} 2> {log}"

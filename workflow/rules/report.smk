@@ -1,29 +1,5 @@
 # Tidy tables, figures and leaderboard. In cached mode only the committed tables of a
 # reference run are read (checksums verified), so no model job can be scheduled.
-FIGURES = ["values_heatmap", "group_trajectories", "similarity_curves", "scores_bars"]
-TABLES = ["values", "scores", "steps", "examinee_values"]
-
-
-def report_outputs(out):
-    figures = {
-        f: report(
-            f"{out}/figures/{f}.png",
-            caption=f"../report/{f}.rst",
-            category="Figures",
-        )
-        for f in FIGURES
-    }
-    return dict(
-        **figures,
-        svg=expand(f"{out}/figures/{{f}}.svg", f=FIGURES),
-        csv=f"{out}/leaderboard.csv",
-        md=f"{out}/leaderboard.md",
-        html=report(
-            f"{out}/leaderboard.html",
-            caption="../report/leaderboard.rst",
-            category="Leaderboard",
-        ),
-    )
 
 
 if config["mode"] == "cached":
@@ -38,8 +14,9 @@ if config["mode"] == "cached":
         log:
             "logs/figures-cached.log",
         shell:
-            "progalign report build --tables {CACHED}/tables --out results/report-cached"
-            " --verify-manifest {CACHED} --provenance {CACHED}/provenance.json"
+            "progalign report build --tables $(dirname {input.manifest})/tables"
+            " --out results/report-cached --verify-manifest $(dirname {input.manifest})"
+            " --provenance $(dirname {input.manifest})/provenance.json"
             " --require values scores steps > {log} 2>&1"
 
 else:
@@ -58,9 +35,12 @@ else:
             provenance="results/tables/provenance.json",
         log:
             "logs/tables.log",
+        params:
+            family=FAMILY,
+            config=CONFIG_JSON,
         shell:
-            "progalign tables --family {FAMILY} --values {input.values}"
-            " --scores {input.scores} --config-json {CONFIG_JSON:q}"
+            "progalign tables --family {params.family} --values {input.values}"
+            " --scores {input.scores} --config-json {params.config:q}"
             " --out results/tables > {log} 2>&1"
 
     rule figures:
@@ -85,7 +65,7 @@ else:
         log:
             "logs/cache_results.log",
         params:
-            out=f"results/cached/{config['cached']}",
+            out=lambda w, output: os.path.dirname(output.manifest),
         shell:
             "mkdir -p {params.out}/tables && cp {input.tables} {params.out}/tables/"
             " && cp {input.provenance} {params.out}/provenance.json"

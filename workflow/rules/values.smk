@@ -71,5 +71,5 @@ rule values_judge:
     params:
         args=VALUES_ARGS,
     shell:
-        "progalign values --model {input.model} --questionnaire {QDIR} {params.args}"
+        "progalign values --model {input.model} --questionnaire $(dirname {input.questionnaire}) {params.args}"
         " --threads {threads} --out {output} 2> {log}"
