@@ -45,9 +45,9 @@ class Predict(Challenge):
 
     def evaluated_steps(self, n_timesteps: int) -> list[int]:
         """Steps t with t + k inside the timeline."""
-        if self.k >= n_timesteps:
-            raise ValueError(f"predict: timesteps_ahead={self.k} needs more than {n_timesteps} "
-                             "centuries")
+        if self.k >= n_timesteps - 1:  # step 1 needs century 1 + k
+            raise ValueError(f"predict: timesteps_ahead={self.k} needs at least {self.k + 2} "
+                             f"centuries, the timeline has {n_timesteps}")
         return list(range(1, n_timesteps - self.k))
 
     def score(self, data: ScoreInput) -> Scored:
