@@ -92,8 +92,11 @@ def test_predict_scores_against_the_century_k_ahead() -> None:
 def test_predict_rejects_impossible_horizons() -> None:
     with pytest.raises(ValueError, match=">= 1"):
         Predict(timesteps_ahead=0)
-    with pytest.raises(ValueError, match="needs more than 3"):
+    with pytest.raises(ValueError, match="needs at least 5 centuries, the timeline has 3"):
         Predict(timesteps_ahead=3).evaluated_steps(3)
+    # k = 2 on three centuries: no step t >= 1 has a century t + 2 (was [] and a late crash)
+    with pytest.raises(ValueError, match="timesteps_ahead=2 needs at least 4 centuries"):
+        Predict(timesteps_ahead=2).evaluated_steps(3)
 
 
 def test_coevolve_includes_the_initial_simulated_state() -> None:
