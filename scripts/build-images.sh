@@ -56,8 +56,15 @@ engine=("$ENGINE")
 run_opts=()
 if [ "$ENGINE" = podman ]; then
   command -v runc >/dev/null && engine+=(--runtime runc)
-  run_opts=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
+  run_opts=(--layers --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 fi
+image_exists() { "${engine[@]}" image inspect "$1" >/dev/null 2>&1; }
+# Content address of a local image: podman's manifest digest; docker has none before a push, so
+# its image id (sha256 of the config) stands in.
+digest_of() {
+  if [ "$ENGINE" = podman ]; then "${engine[@]}" image inspect --format '{{.Digest}}' "$1"
+  else "${engine[@]}" image inspect --format '{{.Id}}' "$1"; fi
+}
 log() { printf '[build-images %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 sha_of() { cat "$@" | sha256sum | cut -c1-16; }
@@ -68,7 +75,7 @@ base_image() {
       echo "build-images: BASE_IMAGE=$BASE_IMAGE is not pinned; use name@sha256:<digest>" >&2
       exit 1
     }
-    "${engine[@]}" image exists "$BASE_IMAGE" 2>/dev/null || "${engine[@]}" pull "$BASE_IMAGE" >&2
+    image_exists "$BASE_IMAGE" || "${engine[@]}" pull "$BASE_IMAGE" >&2
     echo "$BASE_IMAGE"
     return
   fi
@@ -91,7 +98,7 @@ base_image() {
   fi
   local tag
   tag=$PREFIX-base:bookworm-$(sha256sum "$tarball" | cut -c1-12)
-  if ! "${engine[@]}" image exists "$tag" 2>/dev/null; then
+  if ! image_exists "$tag"; then
     log "import $tarball as $tag"
     "${engine[@]}" import --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
       "$tarball" "$tag" >/dev/null
@@ -138,7 +145,7 @@ publish() {  # $1 target, $2 image tag -> prints "ref sif sif_sha256" (the last 
     rm -f "$archive"
     echo "$out $out $(sha256sum "$out" | cut -d' ' -f1)"
   else
-    digest=$("${engine[@]}" image inspect --format '{{.Digest}}' "$tag")
+    digest=$(digest_of "$tag")
     echo "docker://${tag%:*}@$digest - -"
   fi
 }
@@ -146,7 +153,7 @@ publish() {  # $1 target, $2 image tag -> prints "ref sif sif_sha256" (the last 
 record() {  # $1 target, $2 image tag, $3 base, $4 ref, $5 sif, $6 sif sha256
   local t=$1 tag=$2 base=$3 id digest
   id=$("${engine[@]}" image inspect --format '{{.Id}}' "$tag")
-  digest=$("${engine[@]}" image inspect --format '{{.Digest}}' "$tag")
+  digest=$(digest_of "$tag")
   "$PY" - "$LOCK" "$t" "$tag" "$id" "$digest" "$base" "$ENGINE" "$4" "$5" "$6" <<'EOF'
 import datetime, os, sys, yaml
 lock, target, tag, image_id, digest, base, engine, ref, sif, sif_sha256 = sys.argv[1:]
@@ -185,7 +192,7 @@ for t in "${targets[@]}"; do
   log "build $tag (base $base)"
   no_cache=()
   [ "${PROGALIGN_BUILD_NO_CACHE:-0}" = 1 ] && no_cache=(--no-cache)
-  "${engine[@]}" build "${run_opts[@]}" "${no_cache[@]}" --network host --layers \
+  "${engine[@]}" build "${run_opts[@]}" "${no_cache[@]}" --network host \
     --secret "id=ca,src=$CA" --build-context "wheels=$wheels" \
     --build-arg "BASE_IMAGE=$base" --build-arg "PIP_OPTIONS=$pip_opts" \
     --target "$t" --tag "$tag" -f containers/Dockerfile . >&2
