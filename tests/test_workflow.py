@@ -1,47 +1,144 @@
-"""The Snakemake workflow on configs/ci.yaml, end to end, in a scratch copy of the repository."""
+"""The Snakemake workflow on configs/ci.yaml, end to end, in a scratch copy of the repository;
+dry runs of the paper presets; cached mode; config validation."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TABLES = ("values", "scores", "steps", "examinee_values")
+FIGURES = ("values_heatmap", "group_trajectories", "similarity_curves", "scores_bars")
 
 
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=900,
+        cwd=workdir, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def _copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "config.yaml", "configs", "workflow", "containers"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        elif src.exists():
+            shutil.copy(src, dest / name)
+    return dest
 
 
 @pytest.fixture()
 def workdir(tmp_path: Path) -> Path:
-    for name in ("Snakefile", "config.yaml", "configs", "workflow"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, tmp_path / name)
-        else:
-            shutil.copy(src, tmp_path / name)
-    return tmp_path
+    return _copy_workflow(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """configs/ci.yaml run once for the module: (workdir, wall seconds)."""
+    workdir = _copy_workflow(tmp_path_factory.mktemp("ci-run"))
+    started = time.perf_counter()
+    done = _snakemake(workdir, "--configfile", "configs/ci.yaml")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir, time.perf_counter() - started
 
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_ci_config_runs_end_to_end_and_then_has_nothing_to_do(workdir: Path) -> None:
-    done = _snakemake(workdir, "--configfile", "configs/ci.yaml")
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((workdir / "results/values/base.json").read_text())
-    assert len(result["vector"]) == 19 and result["complete"]
-    assert result["settings"]["scoring"] == "texts"
-    assert (workdir / "logs/values/base.log").exists()
+def test_ci_config_produces_tables_figures_and_leaderboard(ci_run: tuple[Path, float]) -> None:
+    workdir, _ = ci_run
+    for name in TABLES:
+        with open(workdir / f"results/tables/{name}.csv", encoding="utf-8") as handle:
+            assert len(list(csv.DictReader(handle))) > 0, name
+    with open(workdir / "results/tables/scores.csv", encoding="utf-8") as handle:
+        scores = list(csv.DictReader(handle))
+    assert {(r["challenge"], r["algorithm"]) for r in scores} == {
+        (c, a) for c in ("follow", "predict", "coevolve")
+        for a in ("LifelongDPO", "ExtrapolativeRLHF")
+    }
+    for row in scores:
+        assert float(row["ci_low"]) <= float(row["score"]) + 1e-9
+        assert float(row["score"]) <= float(row["ci_high"]) + 1e-9
+    steps = {(r["challenge"], r["algorithm"]): int(r["steps"]) for r in scores}
+    assert steps[("follow", "LifelongDPO")] == 2 and steps[("predict", "LifelongDPO")] == 1
+    for figure in FIGURES:
+        assert (workdir / f"results/report/figures/{figure}.png").stat().st_size > 1000
+    html = (workdir / "results/report/leaderboard.html").read_text(encoding="utf-8")
+    assert "LifelongDPO" in html and "data:image/png;base64" in html
+    # the trained checkpoints were temporary; their states and values stay
+    assert not list((workdir / "results/runs").rglob("step*/model"))
+    assert list((workdir / "results/runs").rglob("step*/state.json"))
+    score = json.loads((workdir / "results/scores/coevolve/ExtrapolativeRLHF/seed0.json")
+                       .read_text())
+    assert "RLOO" in score["algorithm"]["deviation"]
+    assert len(score["vectors"]["simulated"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_rerun_has_nothing_to_do_and_report_builds(ci_run: tuple[Path, float]) -> None:
+    workdir, _ = ci_run
+    started = time.perf_counter()
     again = _snakemake(workdir, "--configfile", "configs/ci.yaml")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    assert time.perf_counter() - started < 120
+    report = _snakemake(workdir, "--configfile", "configs/ci.yaml", "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (workdir / "report.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_cached_mode_rebuilds_figures_without_model_jobs(ci_run: tuple[Path, float],
+                                                         tmp_path: Path) -> None:
+    source, _ = ci_run
+    workdir = _copy_workflow(tmp_path)
+    cached = workdir / "results/cached/ci-ref"
+    (cached / "tables").mkdir(parents=True)
+    for name in TABLES:
+        shutil.copy(source / f"results/tables/{name}.csv", cached / "tables")
+    shutil.copy(source / "results/tables/provenance.json", cached / "provenance.json")
+    made = subprocess.run([sys.executable, "-m", "progalign.cli", "report", "manifest",
+                           str(cached)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    args = ("figures", "--config", "mode=cached", "cached=ci-ref")
+    plan = _snakemake(workdir, "-n", *args)
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    planned = plan.stdout + plan.stderr
+    assert "rule figures" in planned
+    for model_rule in ("values_judge", "examinee_step", "hislm", "tiny_model", "preferences"):
+        assert f"rule {model_rule}" not in planned
+    started = time.perf_counter()
+    done = _snakemake(workdir, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert time.perf_counter() - started < 120
+    assert (workdir / "results/report-cached/leaderboard.md").exists()
+    # a table that does not match its checksum stops the build, naming the file
+    shutil.rmtree(workdir / "results/report-cached")
+    with open(cached / "tables/scores.csv", "a", encoding="utf-8") as handle:
+        handle.write("follow,Tampered,0,0.5,0.4,0.6,v,1,1\n")
+    bad = _snakemake(workdir, *args)
+    assert bad.returncode != 0
+    log = (workdir / "logs/figures-cached.log").read_text(encoding="utf-8")
+    assert "scores.csv" in log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["paper-8b", "paper-70b"])
+def test_paper_preset_dry_run_builds_the_whole_dag(workdir: Path, preset: str) -> None:
+    done = _snakemake(workdir, "-n", "--configfile", f"configs/{preset}.yaml", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout + done.stderr
+    for rule, count in (("hub_model", 9), ("values_judge", 9), ("score", 36),
+                        ("examinee_step", 192)):
+        assert any(line.split() == [rule, str(count)] for line in out.splitlines()), rule
 
 
 def test_misspelt_config_key_is_rejected_before_any_job(workdir: Path) -> None:
@@ -58,3 +155,12 @@ def test_wrong_type_is_rejected_naming_the_key(workdir: Path) -> None:
     bad.write_text("evaluation:\n  bootstrap: many\n")
     done = _snakemake(workdir, "-n", "--configfile", "bad.yaml")
     assert done.returncode != 0 and "bootstrap" in done.stdout + done.stderr
+
+
+def test_unknown_algorithm_is_rejected_naming_it(workdir: Path) -> None:
+    bad = workdir / "bad.yaml"
+    bad.write_text((ROOT / "configs/ci.yaml").read_text(encoding="utf-8")
+                   .replace("challenges: [follow, predict, coevolve]",
+                            "challenges: [follow, forecast]"))
+    done = _snakemake(workdir, "-n", "--configfile", "bad.yaml")
+    assert done.returncode != 0 and "forecast" in done.stdout + done.stderr

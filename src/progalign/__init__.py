@@ -1,3 +1,36 @@
-"""progalign: a reproducibility kit for progress alignment (a re-implementation of ProgressGym)."""
+"""progalign: a reproducibility kit for progress alignment (a re-implementation of ProgressGym).
+
+The plug-in API (DESIGN §5) is available at the top level and imported lazily, so that
+``import progalign`` stays cheap::
+
+    from progalign import Examinee, algorithm
+
+    @algorithm("MyAlgorithm")
+    class MyAlgorithm(Examinee): ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Examinee": "progalign.benchmark.protocol",
+    "Challenge": "progalign.benchmark.protocol",
+    "Feedback": "progalign.benchmark.protocol",
+    "StepContext": "progalign.benchmark.protocol",
+    "ScoreInput": "progalign.benchmark.protocol",
+    "Scored": "progalign.benchmark.protocol",
+    "algorithm": "progalign.benchmark.registry",
+    "challenge": "progalign.benchmark.registry",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'progalign' has no attribute {name!r}")
