@@ -17,7 +17,7 @@ if config["mode"] == "cached":
             "progalign report build --tables $(dirname {input.manifest})/tables"
             " --out results/report-cached --verify-manifest $(dirname {input.manifest})"
             " --provenance $(dirname {input.manifest})/provenance.json"
-            " --require values scores steps > {log} 2>&1"
+            " --require values --require scores --require steps > {log} 2>&1"
 
 else:
 
@@ -53,7 +53,7 @@ else:
             "logs/figures.log",
         shell:
             "progalign report build --tables results/tables --out results/report"
-            " --provenance {input.provenance} --require values scores steps > {log} 2>&1"
+            " --provenance {input.provenance} --require values --require scores --require steps > {log} 2>&1"
 
     rule cache_results:
         # Refresh the committed reference tables from this run: snakemake cache_results
