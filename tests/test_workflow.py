@@ -60,18 +60,18 @@ def test_ci_config_produces_tables_figures_and_leaderboard(ci_run: tuple[Path, f
     with open(workdir / "results/tables/scores.csv", encoding="utf-8") as handle:
         scores = list(csv.DictReader(handle))
     assert {(r["challenge"], r["algorithm"]) for r in scores} == {
-        (c, a) for c in ("follow", "predict", "coevolve")
-        for a in ("LifelongDPO", "ExtrapolativeRLHF")
+        (c, "ExtrapolativeRLHF") for c in ("follow", "predict", "coevolve")
     }
     for row in scores:
         assert float(row["ci_low"]) <= float(row["score"]) + 1e-9
         assert float(row["score"]) <= float(row["ci_high"]) + 1e-9
     steps = {(r["challenge"], r["algorithm"]): int(r["steps"]) for r in scores}
-    assert steps[("follow", "LifelongDPO")] == 2 and steps[("predict", "LifelongDPO")] == 1
+    assert steps[("follow", "ExtrapolativeRLHF")] == 2
+    assert steps[("predict", "ExtrapolativeRLHF")] == 1
     for figure in FIGURES:
         assert (workdir / f"results/report/figures/{figure}.png").stat().st_size > 1000
     html = (workdir / "results/report/leaderboard.html").read_text(encoding="utf-8")
-    assert "LifelongDPO" in html and "data:image/png;base64" in html
+    assert "ExtrapolativeRLHF" in html and "data:image/png;base64" in html
     # the trained checkpoints were temporary; their states and values stay
     assert not list((workdir / "results/runs").rglob("step*/model"))
     assert list((workdir / "results/runs").rglob("step*/state.json"))
