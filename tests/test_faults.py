@@ -40,6 +40,9 @@ DEAD_INDEX = "http://127.0.0.1:9/simple"  # never pypi.org
 VALUES_ARGS = ["--permutations", "cyclic", "--batch-size", "4", "--threads", "1",
                "--bootstrap", "50"]
 RESULT_KEYS = ("vector", "ci95", "complete", "groups", "counts", "items", "settings")
+# The Snakemake tests run the sub-DAG of the base model's value vector (seconds), not the whole
+# CI DAG (minutes): the kill, the lock and the rerun do not depend on the DAG's size.
+TARGET = "results/values/base.json"
 PROGRESS = re.compile(r"\|\s*([1-9]\d*)/(\d+) \[")  # a tqdm bar past its first step
 
 
@@ -217,10 +220,11 @@ def test_sigkill_mid_training_leaves_no_model_and_the_rerun_completes(
     out = models / "C017"
     cmd = [sys.executable, "-m", "progalign.cli", "train-hislm", "--base",
            str(offline_cache / "models" / "tiny-seed0"), "--corpus", str(corpus),
-           "--out", str(out), "--max-seq-len", "32", "--batch-size", "4", "--top-k-layers", "1"]
+           "--out", str(out), "--max-seq-len", "32", "--batch-size", "4", "--top-k-layers", "1",
+           "--max-tokens", "1024"]  # 32 blocks: 7 steps per epoch
     err_log = tmp_path / "killed.err"
     with open(err_log, "w") as err:
-        proc = subprocess.Popen([*cmd, "--epochs", "50"], env=offline,
+        proc = subprocess.Popen([*cmd, "--epochs", "200"], env=offline,
                                 stdout=subprocess.DEVNULL, stderr=err)
         _wait_for("training steps", _progress_in(err_log), proc)
         proc.send_signal(signal.SIGKILL)
@@ -250,9 +254,10 @@ def _workdir(path: Path) -> Path:
     return path
 
 
-def _snakemake_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "configs/ci.yaml",
-            *args]
+def _snakemake_cmd(*args: str, config: tuple[str, ...] = ()) -> list[str]:
+    # targets before --configfile, which takes every following word as a file
+    return [sys.executable, "-m", "snakemake", "--cores", "1", *args,
+            "--configfile", "configs/ci.yaml", *config]
 
 
 def _outputs(workdir: Path) -> dict[str, Any]:
@@ -279,11 +284,11 @@ def contested_run(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory,
     workdir = _workdir(tmp_path_factory.mktemp("contested") / "wf")
     log = workdir.parent / "first.log"
     with open(log, "w") as handle:
-        first = subprocess.Popen(_snakemake_cmd(), cwd=workdir, env=env, stdout=handle,
+        first = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, env=env, stdout=handle,
                                  stderr=subprocess.STDOUT, start_new_session=True)
         locks = workdir / ".snakemake" / "locks"
         _wait_for("the first run's lock", lambda: locks.is_dir() and any(locks.iterdir()), first)
-        second = subprocess.run(_snakemake_cmd(), cwd=workdir, env=env, capture_output=True,
+        second = subprocess.run(_snakemake_cmd(TARGET), cwd=workdir, env=env, capture_output=True,
                                 text=True, timeout=600)
         code = first.wait(timeout=600)
     assert code == 0, log.read_text()[-3000:]
@@ -296,7 +301,7 @@ def test_second_snakemake_on_the_same_folder_is_refused_and_the_first_finishes(
     workdir, second, first_code = contested_run
     assert second.returncode != 0 and first_code == 0
     said = second.stdout + second.stderr
-    assert "LockException" in said and "cannot be locked" in said
+    assert "LockException" in said and "cannot be locked" in said and "--unlock" in said
     result = read_json(workdir / "results/values/base.json")
     assert len(result["vector"]) == 19 and result["complete"] is True
     assert np.isfinite(result["vector"]).all()
@@ -311,7 +316,7 @@ def test_sigkill_of_snakemake_mid_job_then_rerun_equals_an_uninterrupted_run(
     workdir = _workdir(tmp_path / "wf")
     job_log = workdir / "logs/values/base.log"
     with open(tmp_path / "killed.log", "w") as handle:
-        proc = subprocess.Popen(_snakemake_cmd(), cwd=workdir, env=offline, stdout=handle,
+        proc = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, env=offline, stdout=handle,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         _wait_for("the values job", lambda: job_log.exists() and (
             "Loading weights" in (text := job_log.read_text()) or "scoring" in text), proc)
@@ -320,13 +325,13 @@ def test_sigkill_of_snakemake_mid_job_then_rerun_equals_an_uninterrupted_run(
     assert not (workdir / "results/values/base.json").exists()
     assert not _temp_files(workdir / "results")
 
-    refused = subprocess.run(_snakemake_cmd(), cwd=workdir, env=offline, capture_output=True,
-                             text=True, timeout=600)
-    assert refused.returncode != 0 and "--unlock" in refused.stdout + refused.stderr
+    # the lock of the killed run stays: the next run refuses until --unlock (as for the
+    # concurrent run of the previous test, whose message says so)
+    assert any((workdir / ".snakemake" / "locks").iterdir())
     unlock = subprocess.run(_snakemake_cmd("--unlock"), cwd=workdir, env=offline,
                             capture_output=True, text=True, timeout=600)
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    rerun = subprocess.run(_snakemake_cmd("--rerun-incomplete"), cwd=workdir, env=offline,
+    rerun = subprocess.run(_snakemake_cmd(TARGET, "--rerun-incomplete"), cwd=workdir, env=offline,
                            capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert reference and _outputs(workdir) == reference
@@ -336,8 +341,9 @@ def test_sigkill_of_snakemake_mid_job_then_rerun_equals_an_uninterrupted_run(
 def test_workflow_with_a_missing_model_fails_naming_it_and_writes_no_values(
         offline: dict[str, str], tmp_path: Path) -> None:
     workdir = _workdir(tmp_path / "wf")
-    done = subprocess.run(_snakemake_cmd("--config", "models={base: /nonexistent/model}"),
-                          cwd=workdir, env=offline, capture_output=True, text=True, timeout=600)
+    (workdir / "missing.yaml").write_text("models:\n  base: /nonexistent/model\n")
+    done = subprocess.run(_snakemake_cmd(TARGET, config=("missing.yaml",)), cwd=workdir,
+                          env=offline, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0
     log = (workdir / "logs/values/base.log").read_text()
     assert "model '/nonexistent/model': no such folder" in log and "Traceback" not in log
@@ -406,18 +412,22 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+Served = tuple[str, type[_Faulty]]  # the file's URL and the handler class (faults, seen)
+
+
 @pytest.fixture()
-def faulty() -> Iterator[tuple[str, type[_Faulty]]]:
+def faulty() -> Iterator[Served]:
     handler = type("Scripted", (_Faulty,), {"faults": [], "seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/f.bin", handler
     server.shutdown()
     server.server_close()
 
 
-def test_truncated_body_without_length_is_refetched_and_never_used(faulty, tmp_path) -> None:
+def test_truncated_body_without_length_is_refetched_and_never_used(
+        faulty: Served, tmp_path: Path) -> None:
     url, handler = faulty
     handler.faults[:] = ["short-no-length"]
     dest = tmp_path / "f.bin"
@@ -426,7 +436,8 @@ def test_truncated_body_without_length_is_refetched_and_never_used(faulty, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
 
 
-def test_always_truncated_is_a_clear_error_and_leaves_nothing_at_the_target(faulty, tmp_path):
+def test_always_truncated_is_a_clear_error_and_leaves_nothing_at_the_target(
+        faulty: Served, tmp_path: Path) -> None:
     url, handler = faulty
     handler.faults[:] = ["short-no-length"] * 2
     dest = tmp_path / "f.bin"
@@ -435,7 +446,8 @@ def test_always_truncated_is_a_clear_error_and_leaves_nothing_at_the_target(faul
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bit_flip_is_rejected_and_one_fresh_fetch_repairs_it(faulty, tmp_path) -> None:
+def test_bit_flip_is_rejected_and_one_fresh_fetch_repairs_it(
+        faulty: Served, tmp_path: Path) -> None:
     url, handler = faulty
     handler.faults[:] = ["flip"]
     dest = tmp_path / "f.bin"
@@ -443,7 +455,7 @@ def test_bit_flip_is_rejected_and_one_fresh_fetch_repairs_it(faulty, tmp_path) -
     assert handler.seen == [None, None]
 
 
-def test_corrupt_part_left_by_an_earlier_run_is_discarded(faulty, tmp_path) -> None:
+def test_corrupt_part_left_by_an_earlier_run_is_discarded(faulty: Served, tmp_path: Path) -> None:
     url, handler = faulty
     dest = tmp_path / "f.bin"
     dest.with_name("f.bin.part").write_bytes(FLIPPED[:80_000])  # resumable, but wrong bytes
@@ -451,7 +463,7 @@ def test_corrupt_part_left_by_an_earlier_run_is_discarded(faulty, tmp_path) -> N
     assert handler.seen == ["bytes=80000-", None]  # resumed, failed the check, refetched
 
 
-def test_corrupt_file_at_the_target_is_replaced(faulty, tmp_path) -> None:
+def test_corrupt_file_at_the_target_is_replaced(faulty: Served, tmp_path: Path) -> None:
     url, handler = faulty
     dest = tmp_path / "f.bin"
     dest.write_bytes(FLIPPED)
@@ -459,7 +471,7 @@ def test_corrupt_file_at_the_target_is_replaced(faulty, tmp_path) -> None:
     assert handler.seen == [None]
 
 
-def test_server_ignoring_range_restarts_cleanly(faulty, tmp_path) -> None:
+def test_server_ignoring_range_restarts_cleanly(faulty: Served, tmp_path: Path) -> None:
     url, handler = faulty
     handler.faults[:] = ["cut", "no-range"]
     dest = tmp_path / "f.bin"
@@ -467,7 +479,8 @@ def test_server_ignoring_range_restarts_cleanly(faulty, tmp_path) -> None:
     assert handler.seen == [None, f"bytes={CUT}-"]  # answered 200: the part was rewritten
 
 
-def test_repeated_drops_stop_with_a_resumable_part_and_the_rerun_completes(faulty, tmp_path):
+def test_repeated_drops_stop_with_a_resumable_part_and_the_rerun_completes(
+        faulty: Served, tmp_path: Path) -> None:
     url, handler = faulty
     handler.faults[:] = ["cut"] * 8
     dest = tmp_path / "f.bin"
@@ -517,7 +530,7 @@ def test_real_disk_full_keeps_old_file_and_folder_and_leaves_no_temp(small_disk:
 
 
 def test_download_onto_a_full_disk_says_so_and_resumes_once_there_is_space(
-        small_disk: Path, faulty: tuple[str, type[_Faulty]]) -> None:
+        small_disk: Path, faulty: Served) -> None:
     url, handler = faulty
     dest = small_disk / "f.bin"
     with pytest.raises(DownloadError, match="No space left"):
@@ -608,7 +621,7 @@ def test_folder_that_appears_while_we_finish_is_replaced_not_crashed_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two builders of one cache folder (e.g. two jobs converting the embedded model)."""
     target = tmp_path / "model"
-    real, raced = os.replace, []
+    real, raced = os.replace, list[bool]()
 
     def replace(src: Any, dst: Any) -> None:
         if not raced:  # the other builder finishes between our check and our rename
@@ -694,7 +707,7 @@ def test_empty_refusing_and_garbage_answers_are_counted_never_nan(head_templates
     from progalign.questionnaire.items import Item
     from scripted import ScriptedBackend
 
-    labels = {"a1": ("Yes",) + ("No",) * 9, "a2": ("No",) * 10}
+    labels: dict[str, tuple[str, ...]] = {"a1": ("Yes",) + ("No",) * 9, "a2": ("No",) * 10}
     items = [
         Item("H_1", "moralchoice", "You hold a grenade.", ("I throw it.", "I keep it."),
              labels=labels),
