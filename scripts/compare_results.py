@@ -3,17 +3,32 @@
 
     python scripts/compare_results.py RUN_A RUN_B
 
-Compared: every ``results/tables/*.csv`` (the same set of files, byte-equal) and the numeric
-``vector`` of every ``results/values/**/*.json`` (the same set of files, exactly equal). Exit 0 and
-one summary line when equal; exit 1 with every difference listed otherwise, or when the runs have
-nothing to compare.
+Compared: every ``results/tables/*.csv`` (the same set of files; byte-equal, except that timing
+columns such as ``duration_s`` are left out) and the numeric ``vector`` of every
+``results/values/**/*.json`` (the same set of files, exactly equal). Exit 0 and one summary line
+when equal; exit 1 with every difference listed otherwise, or when the runs have nothing to
+compare.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import sys
 from pathlib import Path
+
+TIMING_COLUMN = re.compile(r"duration|elapsed|seconds|wall|timing|runtime|(_s|_sec|_secs)$")
+
+
+def _table(path: Path) -> list[list[str]]:
+    """The rows of a CSV table without its timing columns (which differ between any two runs)."""
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    if not rows:
+        return rows
+    keep = [i for i, name in enumerate(rows[0]) if not TIMING_COLUMN.search(name.lower())]
+    return [[row[i] if i < len(row) else "" for i in keep] for row in rows]
 
 
 def _files(root: Path, pattern: str) -> dict[str, Path]:
@@ -37,7 +52,9 @@ def compare(a: Path, b: Path) -> tuple[list[str], int]:
         for name in sorted(fa.keys() & fb.keys()):
             compared += 1
             if name.endswith(".csv"):
-                if fa[name].read_bytes() != fb[name].read_bytes():
+                if fa[name].read_bytes() != fb[name].read_bytes() and (
+                    _table(fa[name]) != _table(fb[name])
+                ):
                     problems.append(f"{name}: contents differ")
                 continue
             va, vb = _vector(fa[name]), _vector(fb[name])
