@@ -4,6 +4,7 @@ built and run with podman, gives the same results as the host (slow, system)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -140,6 +141,24 @@ def test_a_floating_tag_is_rejected_naming_the_lock_file(pinned_repo: Path) -> N
     out = done.stdout + done.stderr
     assert done.returncode != 0
     assert "is not pinned" in out and "images.lock.yaml" in out
+
+
+def test_a_sif_image_is_used_only_with_its_recorded_sha256(
+    pinned_repo: Path, tmp_path: Path
+) -> None:
+    sif = pinned_repo / "progalign-cpu.sif"
+    sif.write_bytes(b"not really a SIF, but bytes with a sha256")
+    lock = pinned_repo / "containers/images.lock.yaml"
+    env = _shim_path(tmp_path)
+    args = ("-n", "--sdm", "apptainer", "--cores", "2", "--configfile", "configs/ci.yaml")
+    lock.write_text(yaml.safe_dump({"cpu": {"ref": sif.name, "sif_sha256": "0" * 64}}))
+    wrong = snakemake(pinned_repo, *args, env=env, timeout=600)
+    assert wrong.returncode != 0
+    assert "sha256 of progalign-cpu.sif differs" in wrong.stdout + wrong.stderr
+    digest = hashlib.sha256(sif.read_bytes()).hexdigest()
+    lock.write_text(yaml.safe_dump({"cpu": {"ref": sif.name, "sif_sha256": digest}}))
+    right = snakemake(pinned_repo, *args, env=env, timeout=600)
+    assert right.returncode == 0, right.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
 _CONTAINERS = config.get("containers") or {}
-_IMAGES_LOCK = Path(workflow.basedir) / _CONTAINERS.get(
-    "lock", "containers/images.lock.yaml"
+_IMAGES_LOCK = Path(workflow.basedir) / (
+    _CONTAINERS.get("lock") or "containers/images.lock.yaml"
 )
 _DIGEST_REF = re.compile(r"^[a-z][a-z0-9+.-]*://[^@\s]+@sha256:[0-9a-f]{64}$")
 _IN_CONTAINERS = (
