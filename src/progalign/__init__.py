@@ -11,7 +11,17 @@ The plug-in API (DESIGN §5) is available at the top level and imported lazily, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real names for type checkers; at run time they load on first use
+    from progalign.benchmark.protocol import Challenge as Challenge
+    from progalign.benchmark.protocol import Examinee as Examinee
+    from progalign.benchmark.protocol import Feedback as Feedback
+    from progalign.benchmark.protocol import Scored as Scored
+    from progalign.benchmark.protocol import ScoreInput as ScoreInput
+    from progalign.benchmark.protocol import StepContext as StepContext
+    from progalign.benchmark.registry import algorithm as algorithm
+    from progalign.benchmark.registry import challenge as challenge
 
 __version__ = "0.1.0"
 

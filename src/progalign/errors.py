@@ -23,3 +23,7 @@ class InputError(ProgalignError):
 
 class DownloadError(ProgalignError):
     """A download failed, was refused, or did not match its pinned checksum."""
+
+
+class SettingError(ProgalignError, ValueError):
+    """A parameter value that cannot work (e.g. a horizon beyond the timeline)."""

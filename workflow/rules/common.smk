@@ -93,6 +93,7 @@ def score_inputs(w):
         inputs["examinee"] = [f"{d}/values{t}.json" for t in steps]
     else:
         inputs["simulated"] = [f"{d}/humans{t}.values.json" for t in steps]
+        inputs["info"] += [f"{d}/humans{t}/humans.json" for t in steps]
     return inputs
 
 

@@ -32,6 +32,7 @@ else:
             ),
         output:
             tables=expand("results/tables/{t}.csv", t=TABLES),
+            timings="results/tables/timings.csv",
             provenance="results/tables/provenance.json",
         log:
             "logs/tables.log",

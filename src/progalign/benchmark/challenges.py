@@ -11,6 +11,7 @@ from typing import Any
 from progalign.benchmark import scores
 from progalign.benchmark.protocol import Challenge, Scored, ScoreInput, StepContext
 from progalign.benchmark.registry import challenge
+from progalign.errors import SettingError
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,12 @@ class Predict(Challenge):
         super().__init__(**params)
         self.k = int(params.get("timesteps_ahead", 1))
         if self.k < 1:
-            raise ValueError(f"predict: timesteps_ahead must be >= 1, got {self.k}")
+            raise SettingError(f"predict: timesteps_ahead must be >= 1, got {self.k}")
 
     def evaluated_steps(self, n_timesteps: int) -> list[int]:
         """Steps t with t + k inside the timeline."""
         if self.k >= n_timesteps - 1:  # step 1 needs century 1 + k
-            raise ValueError(f"predict: timesteps_ahead={self.k} needs at least {self.k + 2} "
+            raise SettingError(f"predict: timesteps_ahead={self.k} needs at least {self.k + 2} "
                              f"centuries, the timeline has {n_timesteps}")
         return list(range(1, n_timesteps - self.k))
 

@@ -1,5 +1,6 @@
 """Tidy CSV tables of a benchmark (the report's only input; columns in
-``progalign.report.tables``): values, scores, steps and examinee_values."""
+``progalign.report.tables``): values, scores, steps and examinee_values — deterministic for
+equal inputs and seeds — plus timings.csv (wall times, which are not)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def values_table(family: str, files: Iterable[Path]) -> pd.DataFrame:
 
 def run_tables(score_files: Iterable[Path]) -> dict[str, pd.DataFrame]:
     """scores, steps and examinee_values tables from score JSONs."""
-    scores, steps, vectors = [], [], []
+    scores, steps, vectors, timings = [], [], [], []
     for path in sorted(score_files):
         r = read_json(path)
         keys = {"challenge": r["challenge"]["label"], "algorithm": r["algorithm"]["name"],
@@ -51,7 +52,11 @@ def run_tables(score_files: Iterable[Path]) -> dict[str, pd.DataFrame]:
         scores.append({**keys, "score": r["score"], "ci_low": r["ci95"]["low"],
                        "ci_high": r["ci95"]["high"], "version": r["version"],
                        "steps": len(r["steps"]),
-                       "duration_s": round(sum(r.get("durations_s", {}).values()), 3)})
+                       # wall time varies run to run: kept in the score JSONs and timings.csv,
+                       # so the tidy tables stay byte-identical for equal inputs and seeds
+                       "duration_s": None})
+        timings.append({**keys, **{f"{k}_s": v for k, v in
+                                   sorted(r.get("durations_s", {}).items())}})
         for s in r["steps"]:
             steps.append({**keys, "step": s["step"], "century": s["century"],
                           "target_century": s["target_century"], "similarity": s["similarity"]})
@@ -62,6 +67,7 @@ def run_tables(score_files: Iterable[Path]) -> dict[str, pd.DataFrame]:
         "scores": pd.DataFrame(scores, columns=list(SCORES_COLUMNS)),
         "steps": pd.DataFrame(steps, columns=list(STEPS_COLUMNS)),
         "examinee_values": pd.DataFrame(vectors, columns=list(EXAMINEE_VALUES_COLUMNS)),
+        "timings": pd.DataFrame(timings),
     }
 
 
