@@ -164,3 +164,29 @@ def test_unknown_algorithm_is_rejected_naming_it(workdir: Path) -> None:
                             "challenges: [follow, forecast]"))
     done = _snakemake(workdir, "-n", "--configfile", "bad.yaml")
     assert done.returncode != 0 and "forecast" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_same_seed_gives_byte_identical_tables_and_another_seed_changes_them(
+        ci_run: tuple[Path, float], tmp_path: Path) -> None:
+    first, _ = ci_run
+    second = _copy_workflow(tmp_path / "same")
+    done = _snakemake(second, "--configfile", "configs/ci.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in TABLES:
+        assert (second / f"results/tables/{name}.csv").read_bytes() == (
+            first / f"results/tables/{name}.csv").read_bytes(), name
+    other = _copy_workflow(tmp_path / "other")
+    done = _snakemake(other, "--configfile", "configs/ci.yaml", "--config",
+                      "benchmark={seeds: [1]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def scores(root: Path) -> list[str]:
+        with open(root / "results/tables/scores.csv", encoding="utf-8") as handle:
+            return [row["score"] for row in csv.DictReader(handle)]
+
+    assert scores(other) != scores(first)
+    # the judges do not depend on the examinee's seed
+    assert (other / "results/tables/values.csv").read_bytes() == (
+        first / "results/tables/values.csv").read_bytes()
