@@ -15,7 +15,11 @@ os.environ["PATH"] = (
 )
 
 
-configfile: "config.yaml"
+# config.yaml is the default experiment. A preset given with --configfile replaces it instead of
+# being merged over it, so no key of the default leaks into another preset.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config.yaml"
 
 
 envvars:
