@@ -25,6 +25,7 @@ from progalign.backends.base import ContinuationScore
 from progalign.backends.kv import upcast
 from progalign.backends.split import _layers, lower_hidden, upper_hidden
 from progalign.backends.tokens import Tokenized
+from progalign.errors import SettingError
 from progalign.io import atomic_open
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def lower_fingerprint(model: Any, depth: int) -> str:
     """sha256 over the embeddings and the first ``depth`` decoder layers' parameters."""
     layers = _layers(model)
     if not 0 < depth < len(layers):
-        raise ValueError(f"shared lower layers must be in 1..{len(layers) - 1}, got {depth}")
+        raise SettingError(f"lower_cache_layers={depth}, but the model has {len(layers)} layers "
+                           f"(use 1..{len(layers) - 1}, or null)")
     digest = hashlib.sha256(f"{type(model).__name__}:{depth}".encode())
     tensors = [model.get_input_embeddings().weight,
                *(p for layer in layers[:depth] for p in layer.parameters())]
