@@ -22,9 +22,9 @@ rule examinee_step:
         state=f"{RUN}/step{{step}}/state.json",
         info=f"{RUN}/step{{step}}/step.json",
     log:
-        f"logs/{RUN}/step{{step}}.log",
+        f"logs/{RUN_TAG}/step{{step}}.log",
     benchmark:
-        f"benchmarks/out/{RUN}/step{{step}}.tsv"
+        f"benchmarks/out/{RUN_TAG}/step{{step}}.tsv"
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -49,9 +49,9 @@ rule examinee_values:
     output:
         f"{RUN}/values{{step}}.json",
     log:
-        f"logs/{RUN}/values{{step}}.log",
+        f"logs/{RUN_TAG}/values{{step}}.log",
     benchmark:
-        f"benchmarks/out/{RUN}/values{{step}}.tsv"
+        f"benchmarks/out/{RUN_TAG}/values{{step}}.tsv"
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -71,7 +71,7 @@ rule coevolve_feedback:
     output:
         f"{COEVOLVE}/feedback{{step}}.jsonl",
     log:
-        f"logs/{COEVOLVE}/feedback{{step}}.log",
+        f"logs/{COEVOLVE_TAG}/feedback{{step}}.log",
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -94,9 +94,9 @@ rule humans_step:
         model=temp(directory(f"{COEVOLVE}/humans{{step}}/model")),
         info=f"{COEVOLVE}/humans{{step}}/humans.json",
     log:
-        f"logs/{COEVOLVE}/humans{{step}}.log",
+        f"logs/{COEVOLVE_TAG}/humans{{step}}.log",
     benchmark:
-        f"benchmarks/out/{COEVOLVE}/humans{{step}}.tsv"
+        f"benchmarks/out/{COEVOLVE_TAG}/humans{{step}}.tsv"
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -118,7 +118,7 @@ rule humans_values:
     output:
         f"{COEVOLVE}/humans{{step}}.values.json",
     log:
-        f"logs/{COEVOLVE}/humans{{step}}.values.log",
+        f"logs/{COEVOLVE_TAG}/humans{{step}}.values.log",
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],

@@ -53,6 +53,8 @@ def model_dir(century):
 
 RUN = "results/runs/{traj}/{algorithm}/seed{seed}"
 COEVOLVE = "results/runs/coevolve/{algorithm}/seed{seed}"
+RUN_TAG = RUN.removeprefix("results/")  # log and benchmark paths
+COEVOLVE_TAG = COEVOLVE.removeprefix("results/")
 FIGURES = ["values_heatmap", "group_trajectories", "similarity_curves", "scores_bars"]
 TABLES = ["values", "scores", "steps", "examinee_values"]
 
