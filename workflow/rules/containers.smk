@@ -1,5 +1,5 @@
-# Container images of the rules (docs/containers.md): every rule says `container: CPU_IMAGE` or
-# `container: GPU_IMAGE`. Only pinned references are accepted, never a floating tag:
+# Container images (docs/containers.md): each job runs in CPU_IMAGE, or GPU_IMAGE where its
+# directive says so. Only pinned references are accepted, never a floating tag:
 #   scheme://name@sha256:<64 hex>   (docker://, oras://, ...: apptainer pulls it by digest)
 #   path/to/image.sif               with a recorded sha256, checked before a containerised run
 # Source, per target (cpu, gpu): config `containers: {cpu: ..., cpu_sha256: ...}`, else the `ref`
