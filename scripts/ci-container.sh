@@ -6,6 +6,8 @@
 #   scripts/ci-container.sh [CONFIGFILE]        default configs/ci.yaml
 #
 # PROGALIGN_CI_REFERENCE=DIR skips the host run and compares with the finished run in DIR.
+# PROGALIGN_VENV: the host environment (default .venv of this checkout). The image, the container
+# run and the host run (PYTHONPATH=its copy's src) all use this checkout as it was at the start.
 # The image build is cached under $PROGALIGN_CONTAINER_CACHE (~/.cache/progalign/containers) and in
 # podman's layer store, so a rerun takes seconds; PROGALIGN_NO_CACHE=1 rebuilds from scratch
 # (layers only; the rootfs tarball and wheels stay cached). Both runs share the download cache
@@ -20,32 +22,41 @@ REFERENCE=${PROGALIGN_CI_REFERENCE:-}
 CACHE=${PROGALIGN_CONTAINER_CACHE:-$HOME/.cache/progalign/containers}
 DATA_CACHE=${PROGALIGN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/progalign}
 command -v podman >/dev/null || { echo "ci-container: podman missing (scripts/ci-system-deps.sh)" >&2; exit 1; }
-[ -x .venv/bin/snakemake ] || { echo "ci-container: .venv missing (bash scripts/setup.sh)" >&2; exit 1; }
+VENV=${PROGALIGN_VENV:-$ROOT/.venv}
+[ -x "$VENV/bin/snakemake" ] || { echo "ci-container: $VENV missing (bash scripts/setup.sh)" >&2; exit 1; }
 mkdir -p "$CACHE" "$DATA_CACHE"
 WORK=${PROGALIGN_CI_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/progalign-ci-container.XXXXXX")}
 mkdir -p "$WORK"
 log() { printf '[ci-container %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
-# 1. Image (its lock goes to the cache, not to the checkout's containers/images.lock.yaml).
-lock=$CACHE/images.lock.ci.yaml
-t0=$SECONDS
-PROGALIGN_BUILD_NO_CACHE=${PROGALIGN_NO_CACHE:-0} PROGALIGN_IMAGES_LOCK=$lock bash scripts/build-images.sh cpu
-build_s=$((SECONDS - t0))
-image=$(.venv/bin/python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['cpu']['local'])" "$lock")
-log "image $image built in ${build_s} s"
-
-# 2. Two copies of the checkout (tracked and untracked, not ignored; no results, no venvs).
+# 1. Copies of the checkout (tracked and untracked, not ignored; no results, no venvs).
+list_files() {
+  if git rev-parse --git-dir >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard
+  else  # a copy without .git (tests): every file
+    find . -type f -printf '%P\0'
+  fi
+}
 sides=(container)
 [ -n "$REFERENCE" ] || sides+=(local)
 for side in "${sides[@]}"; do
   rm -rf "${WORK:?}/$side"
   mkdir -p "$WORK/$side"
-  git ls-files -z --cached --others --exclude-standard \
-    | grep -zv -e '^\.venv' -e '^results/' -e '^resources/' -e '^logs/' \
+  list_files \
+    | grep -zv -e '^\.venv' -e '^results/' -e '^resources/' -e '^logs/' -e '^\.snakemake/' \
     | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
     | tar --null -T - -cf - | tar -C "$WORK/$side" -xf -
   cp "$CONFIG" "$WORK/$side/ci-container.yaml"
 done
+
+# 2. The image, built from that snapshot (its lock goes to the cache, not to containers/).
+lock=$CACHE/images.lock.ci.yaml
+t0=$SECONDS
+PYTHON=$VENV/bin/python PROGALIGN_BUILD_NO_CACHE=${PROGALIGN_NO_CACHE:-0} \
+  PROGALIGN_IMAGES_LOCK=$lock bash "$WORK/container/scripts/build-images.sh" cpu
+build_s=$((SECONDS - t0))
+image=$("$VENV/bin/python" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['cpu']['local'])" "$lock")
+log "image $image built in ${build_s} s"
 
 # 3. The workflow inside the container, then on the host.
 cname=progalign-ci-$$
@@ -62,7 +73,7 @@ if [ -n "$REFERENCE" ]; then
   local_s="(reference $REFERENCE)"
 else
   t0=$SECONDS
-  (cd "$WORK/local" && PROGALIGN_CACHE=$DATA_CACHE "$ROOT/.venv/bin/snakemake" --cores 2 \
+  (cd "$WORK/local" && PYTHONPATH=$WORK/local/src PROGALIGN_CACHE=$DATA_CACHE "$VENV/bin/snakemake" --cores 2 \
     --configfile ci-container.yaml > "$WORK/local.log" 2>&1) \
     || { tail -40 "$WORK/local.log" >&2; echo "ci-container: local run failed ($WORK/local.log)" >&2; exit 1; }
   local_s="$((SECONDS - t0)) s"
@@ -71,6 +82,6 @@ else
 fi
 
 # 4. Same results?
-.venv/bin/python scripts/compare_results.py "$WORK/container" "$REFERENCE"
+"$VENV/bin/python" scripts/compare_results.py "$WORK/container" "$REFERENCE"
 echo "ci-container timings: build ${build_s} s, containerised run ${container_s} s, local run ${local_s}"
 [ -n "${PROGALIGN_CI_WORK:-}" ] || rm -rf "$WORK"

@@ -16,7 +16,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_CONFIG = "configs/system-test.yaml"
-_SKIPPED_PREFIXES = (".venv", "results/", "resources/", "logs/", "benchmarks/out/", ".snakemake/")
+_SKIPPED_PREFIXES = (
+    ".venv", "results/", "resources/", "logs/", "benchmarks/out/", ".snakemake/", "__pycache__",
+)
 
 
 def skip_or_fail(message: str) -> None:
@@ -33,20 +35,31 @@ def require_binaries(*names: str, why: str) -> None:
         skip_or_fail(f"{why}: {', '.join(missing)} not found (bash scripts/ci-system-deps.sh)")
 
 
-def copy_checkout(dst: Path) -> Path:
-    """Copy the checkout's tracked and untracked (not ignored) files, without runs or venvs."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+def copy_checkout(dst: Path, source: Path | None = None) -> Path:
+    """Copy the checkout's tracked and untracked (not ignored) files, without runs or venvs, or
+    the sources of an earlier copy (``source``), so that runs compared share one snapshot."""
+    if source is None:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT, capture_output=True, check=True,
+        ).stdout.decode().split("\0")
+        source = ROOT
+    else:
+        listed = [str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()]
     for name in listed:
-        src = ROOT / name
+        src = source / name
         if not name or name.startswith(_SKIPPED_PREFIXES) or not src.is_file():
             continue
         (dst / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / name)
-    write_system_config(dst)
+    if source == ROOT:
+        write_system_config(dst)
     return dst
+
+
+def snapshot_env(repo: Path) -> dict[str, str]:
+    """Run the copy's own src/ (not the editable install's live checkout), also in SLURM jobs."""
+    return {"PYTHONPATH": str(repo / "src")}
 
 
 def write_system_config(repo: Path) -> Path:
@@ -78,7 +91,7 @@ def local_reference(base: Path) -> tuple[Path, float]:
     """The reduced CI workflow run once on the host (per session): (its folder, seconds)."""
     repo = copy_checkout(base / "local-reference")
     start = time.monotonic()
-    done = snakemake(repo, "--cores", "2", "--configfile", SYSTEM_CONFIG)
+    done = snakemake(repo, "--cores", "2", "--configfile", SYSTEM_CONFIG, env=snapshot_env(repo))
     seconds = time.monotonic() - start
     assert done.returncode == 0, f"local reference run failed:\n{done.stderr[-4000:]}"
     print(f"local reference run: {seconds:.0f} s")

@@ -188,10 +188,12 @@ def test_cpu_image_built_with_podman_gives_the_host_results(
 ) -> None:
     require_binaries("podman", "runc", "debootstrap", why="podman CPU image")
     reference, local_s = local_reference(tmp_path_factory.getbasetemp())
+    # The reference copy's own script: image, container run and reference share one snapshot.
     done = subprocess.run(
-        ["bash", str(ROOT / "scripts/ci-container.sh"), str(reference / SYSTEM_CONFIG)],
+        ["bash", str(reference / "scripts/ci-container.sh"), str(reference / SYSTEM_CONFIG)],
         capture_output=True, text=True, timeout=3000,
-        env={**os.environ, "PROGALIGN_CI_REFERENCE": str(reference)},
+        env={**os.environ, "PROGALIGN_CI_REFERENCE": str(reference),
+             "PROGALIGN_VENV": str(ROOT / ".venv")},
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]

@@ -23,6 +23,7 @@ from system_workflow import (
     local_reference,
     require_binaries,
     skip_or_fail,
+    snapshot_env,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.network]
@@ -101,10 +102,10 @@ def test_ci_workflow_on_slurm_matches_the_local_run(
     cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     reference, local_s = local_reference(tmp_path_factory.getbasetemp())
-    repo = copy_checkout(tmp_path / "repo")
+    repo = copy_checkout(tmp_path / "repo", source=reference)
     log = tmp_path / "snakemake.log"
     start = time.monotonic()
-    proc = _start(repo, cluster, log)
+    proc = _start(repo, {**cluster, **snapshot_env(repo)}, log)
     rc = proc.wait(timeout=2400)
     slurm_s = time.monotonic() - start
     text = log.read_text()
@@ -123,9 +124,9 @@ def test_a_cancelled_slurm_job_is_retried_and_the_run_completes(
     cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     reference, _ = local_reference(tmp_path_factory.getbasetemp())
-    repo = copy_checkout(tmp_path / "repo")
+    repo = copy_checkout(tmp_path / "repo", source=reference)
     log = tmp_path / "snakemake.log"
-    proc = _start(repo, cluster, log)
+    proc = _start(repo, {**cluster, **snapshot_env(repo)}, log)
     cancelled: tuple[str, str] | None = None
     deadline = time.monotonic() + 900
     while cancelled is None and proc.poll() is None and time.monotonic() < deadline:
