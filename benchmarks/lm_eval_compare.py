@@ -26,6 +26,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -67,6 +68,13 @@ def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float
     return out, time.perf_counter() - start
 
 
+def timed_cpu(fn: Callable[[], Any]) -> tuple[tuple[Any, float], float]:
+    """``(fn(), wall seconds)`` and the CPU seconds this process spent (all threads)."""
+    cpu = time.process_time()
+    out = timed(fn)
+    return out, time.process_time() - cpu
+
+
 def lm_eval_model(model: str, batch_size: int) -> Any:
     """lm-eval's HF model class on CPU in float32 (as progalign's backend runs here)."""
     from lm_eval.models.huggingface import HFLM
@@ -85,6 +93,7 @@ def main() -> None:
     parser.add_argument("--protocol", default="paper-2024")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--chunk", type=int, default=32, help="prompts per interleaved round")
     args = parser.parse_args()
 
     import lm_eval
@@ -108,25 +117,54 @@ def main() -> None:
     ours.loglikelihood(requests[:4])
     theirs.loglikelihood(instances[:8], disable_tqdm=True)
 
-    scored, t_ours = timed(ours.loglikelihood, requests)
-    lm_strings, t_strings = timed(theirs.loglikelihood, instances, disable_tqdm=True)
-    lm_tokens, t_tokens = timed(theirs._loglikelihood_tokens, token_requests, disable_tqdm=True)
-    sample = requests[: args.naive_prompts]
-    naive, t_naive = timed(ours.loglikelihood_naive, sample)
+    # Interleaved: every chunk of prompts goes through each scorer in turn, so a change of load
+    # on the shared machine hits all of them alike; wall and CPU (process) time are summed.
+    spent = {k: [0.0, 0.0] for k in ("progalign", "lm_eval_instances", "lm_eval_tokens",
+                                     "naive_sample")}
+    scored: list[Any] = []
+    lm_strings: list[Any] = []
+    lm_tokens: list[Any] = []
+    naive: list[Any] = []
+    n_naive = 0
+    per_chunk = max(1, args.naive_prompts * args.chunk // len(requests))
+    for start in range(0, len(requests), args.chunk):
+        chunk = requests[start : start + args.chunk]
+        first = sum(len(r.continuations) for r in requests[:start])
+        last = first + sum(len(r.continuations) for r in chunk)
+        runs: list[tuple[str, Callable[[], Any], list[Any]]] = [
+            ("progalign", partial(ours.loglikelihood, chunk), scored),
+            ("lm_eval_instances",
+             partial(theirs.loglikelihood, instances[first:last], disable_tqdm=True), lm_strings),
+            ("lm_eval_tokens", partial(theirs._loglikelihood_tokens, token_requests[first:last],
+                                       disable_tqdm=True), lm_tokens),
+            ("naive_sample", partial(ours.loglikelihood_naive, chunk[:per_chunk]), naive),
+        ]
+        for name, run, sink in runs:
+            (out, wall), cpu = timed_cpu(run)
+            spent[name][0] += wall
+            spent[name][1] += cpu
+            sink.extend(out)
+        n_naive += len(chunk[:per_chunk])
+    t_ours, t_strings, t_tokens, t_naive = (spent[k][0] for k in spent)
 
     flat = [s.logprob for row in scored for s in row]
     diff_tokens = max(abs(a - b[0]) for a, b in zip(flat, lm_tokens, strict=True))
     shift = [b[0] - a for a, b in zip(flat, lm_strings, strict=True)]
     naive_flat = [s.logprob for row in naive for s in row]
-    diff_naive = max(abs(a - b) for a, b in zip(flat, naive_flat, strict=False))
+    sampled = [s.logprob for start in range(0, len(requests), args.chunk)
+               for row in scored[start : start + per_chunk] for s in row]
+    diff_naive = max(abs(a - b) for a, b in zip(sampled, naive_flat, strict=True))
     n_ctx = sum(len(t.context) for t in tokenized)
     n_cont = sum(len(c) for t in tokenized for c in t.continuations)
     rate = {
         "progalign HFBackend.loglikelihood": len(requests) / t_ours,
         "lm-eval HFLM.loglikelihood (Instances)": len(requests) / t_strings,
         "lm-eval HFLM._loglikelihood_tokens (same tokens)": len(requests) / t_tokens,
-        "naive one forward per (prompt, option)": len(sample) / t_naive,
+        "naive one forward per (prompt, option)": n_naive / t_naive,
     }
+    counts = (len(requests), len(requests), len(requests), n_naive)
+    cpu_rate = {k: n / spent[name][1]
+                for k, n, name in zip(rate, counts, spent, strict=True)}
     base = rate["progalign HFBackend.loglikelihood"]
     report = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -139,10 +177,14 @@ def main() -> None:
         "mean_context_tokens": round(n_ctx / len(requests), 1),
         "mean_continuation_tokens": round(n_cont / len(pairs), 1),
         "batch_size": args.batch_size,
-        "seconds": {"progalign": round(t_ours, 2), "lm_eval_instances": round(t_strings, 2),
-                    "lm_eval_tokens": round(t_tokens, 2), "naive_sample": round(t_naive, 2)},
+        "naive_prompts": n_naive,
+        "seconds_wall_cpu": {k: [round(w, 1), round(c, 1)] for k, (w, c) in spent.items()},
         "prompts_per_s": {k: round(v, 3) for k, v in rate.items()},
         "progalign_speedup": {k: round(base / v, 2) for k, v in rate.items()},
+        "prompts_per_cpu_s": {k: round(v, 3) for k, v in cpu_rate.items()},
+        "progalign_speedup_cpu": {
+            k: round(cpu_rate["progalign HFBackend.loglikelihood"] / v, 2)
+            for k, v in cpu_rate.items()},
         "max_abs_diff_vs_lm_eval_same_tokens": diff_tokens,
         "max_abs_diff_vs_naive": diff_naive,
         "lm_eval_instances_minus_progalign": {
