@@ -23,7 +23,7 @@ from progalign.benchmark.spec import BenchmarkSpec
 from progalign.errors import ProgalignError
 from progalign.evaluation.api import evaluate_model, open_backend
 from progalign.evaluation.templates import load_templates
-from progalign.io import atomic_dir, read_json, write_json, write_jsonl
+from progalign.io import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
 from progalign.provenance import provenance
 from progalign.questionnaire.store import load_questionnaire
 
@@ -83,9 +83,12 @@ def answers(spec: BenchmarkSpec, model: Path, prefs_path: Path, out: Path
         else:
             raise ProgalignError(f"unknown coevolve answers mode {spec.coevolve_answers!r}")
         write_jsonl(out, rows)
-    from progalign.io import read_jsonl
+    return read_answers(out)
 
-    return [(str(r["prompt"]), str(r["answer"])) for r in read_jsonl(out)]
+
+def read_answers(path: Path) -> list[tuple[str, str]]:
+    """(prompt, answer) pairs from an answers JSONL file."""
+    return [(str(r["prompt"]), str(r["answer"])) for r in read_jsonl(path)]
 
 
 def examinee_step(spec: BenchmarkSpec, examinee: Examinee, seed: int, step: int,
@@ -129,12 +132,11 @@ def humans_step(spec: BenchmarkSpec, seed: int, step: int, human: Path, history_
     ``history_answers`` holds M_t's answers (shared); the examinee's answers are produced here.
     """
     from progalign.benchmark.challenges import Coevolve
-    from progalign.io import read_jsonl
 
     if (out / "humans.json").exists():
         return out
     started = time.perf_counter()
-    history = [(str(r["prompt"]), str(r["answer"])) for r in read_jsonl(history_answers)]
+    history = read_answers(history_answers)
     with atomic_dir(out) as tmp, tempfile.TemporaryDirectory(
             prefix=".scratch-", dir=tmp.parent) as scratch:
         influence = answers(spec, examinee_model, tmp / "examinee_preferences.jsonl",
