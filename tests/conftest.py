@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,16 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         monkeypatch.setenv("PROGALIGN_CACHE", cache)
     else:
         monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture()
+def ci_report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Write a line to the terminal (and so the CI log) even while output is captured."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(line: str) -> None:
+        print(line)
+        if reporter is not None:
+            reporter.write_line(f"[{request.node.name}] {line}")
+
+    return write

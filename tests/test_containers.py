@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,7 @@ def test_jobs_are_executed_through_apptainer_exec_with_the_image(
 @pytest.mark.network
 def test_cpu_image_built_with_podman_gives_the_host_results(
     tmp_path_factory: pytest.TempPathFactory,
+    ci_report: Callable[[str], None],
 ) -> None:
     require_binaries("podman", "runc", "debootstrap", why="podman CPU image")
     reference, local_s = local_reference(tmp_path_factory.getbasetemp())
@@ -200,4 +202,4 @@ def test_cpu_image_built_with_podman_gives_the_host_results(
     assert re.search(r"compare_results: \d+ result files equal", out), out[-2000:]
     timings = re.search(r"ci-container timings: build (\d+) s, containerised run (\d+) s", out)
     assert timings, out[-2000:]
-    print(f"podman: build {timings[1]} s, container run {timings[2]} s, local {local_s:.0f} s")
+    ci_report(f"podman: build {timings[1]} s, container run {timings[2]} s, local {local_s:.0f} s")

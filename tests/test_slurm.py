@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,7 +99,8 @@ def _squeue_state(job_id: str, env: dict[str, str]) -> str:
 
 
 def test_ci_workflow_on_slurm_matches_the_local_run(
-    cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+    ci_report: Callable[[str], None],
 ) -> None:
     reference, local_s = local_reference(tmp_path_factory.getbasetemp())
     repo = copy_checkout(tmp_path / "repo", source=reference)
@@ -114,14 +115,15 @@ def test_ci_workflow_on_slurm_matches_the_local_run(
     assert jobs, text[-2000:]
     for _, slurm_id in jobs:  # every submitted job ran to completion on the cluster
         assert _squeue_state(slurm_id, cluster) == "COMPLETED"
-    print(f"SLURM run {slurm_s:.0f} s vs local {local_s:.0f} s; "
+    ci_report(f"SLURM run {slurm_s:.0f} s vs local {local_s:.0f} s; "
           f"{len(jobs)} SLURM jobs: {' '.join(j for _, j in jobs)}")
     same = compare_runs(repo, reference)
     assert same.returncode == 0, same.stderr
 
 
 def test_a_cancelled_slurm_job_is_retried_and_the_run_completes(
-    cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+    ci_report: Callable[[str], None],
 ) -> None:
     reference, _ = local_reference(tmp_path_factory.getbasetemp())
     repo = copy_checkout(tmp_path / "repo", source=reference)
@@ -146,6 +148,6 @@ def test_a_cancelled_slurm_job_is_retried_and_the_run_completes(
     assert f"SLURM-job '{slurm_id}' failed, SLURM status is: 'CANCELLED'" in text
     resubmitted = [s for j, s in SUBMITTED.findall(text) if j == job and s != slurm_id]
     assert resubmitted, f"job {job} was not resubmitted after scancel {slurm_id}"
-    print(f"scancel {slurm_id} (snakemake job {job}); resubmitted as {resubmitted}")
+    ci_report(f"scancel {slurm_id} (snakemake job {job}); resubmitted as {resubmitted}")
     same = compare_runs(repo, reference)
     assert same.returncode == 0, same.stderr
