@@ -26,6 +26,7 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.Com
 
 
 def _copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "config.yaml", "configs", "workflow", "containers"):
         src = ROOT / name
         if src.is_dir():
