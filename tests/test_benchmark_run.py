@@ -276,7 +276,7 @@ def test_grid_shares_artefacts(grid: Grid) -> None:
             humans = json.loads((coevolve / f"humans{t}" / "humans.json").read_text())
             assert set(humans["training"]) == {"sft_history", "sft_influence"}
             assert humans["history_answers"] >= 1 and humans["examinee_answers"] >= 1
-        assert (coevolve / "feedback2.jsonl").is_file()  # step 2 learns from H_1
+        assert (coevolve / "humans1.feedback.jsonl").is_file()  # step 2 learns from H_1
 
 
 def test_tables_follow_the_report_contract(grid: Grid, tmp_path: Path) -> None:

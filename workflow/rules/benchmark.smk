@@ -11,6 +11,8 @@ wildcard_constraints:
     century=r"C0\d\d",
 
 
+# The examinee steps of the history trajectory also evaluate the updated model (in the same
+# process, while it is loaded); Coevolve's examinee is judged through its simulated humans.
 rule examinee_step:
     input:
         unpack(previous_input),
@@ -25,6 +27,8 @@ rule examinee_step:
         f"logs/{RUN_TAG}/step{{step}}.log",
     benchmark:
         f"benchmarks/out/{RUN_TAG}/step{{step}}.tsv"
+    wildcard_constraints:
+        traj="coevolve",
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -36,54 +40,34 @@ rule examinee_step:
         previous=lambda w: (
             f"--previous {run_dir(w)}/step{int(w.step) - 1}" if int(w.step) > 1 else ""
         ),
+        values="",
     shell:
         "progalign step examinee --algorithm {params.algorithm:q} --seed {wildcards.seed}"
         " --step {wildcards.step} {params.previous} --feedback {input.feedback}"
-        " --out $(dirname {output.state}) {params.spec} --threads {threads} > {log} 2>&1"
+        " --out $(dirname {output.state}) {params.values} {params.spec}"
+        " --threads {threads} > {log} 2>&1"
 
 
-rule examinee_values:
-    input:
-        questionnaire=f"{QDIR}/items.jsonl",
-        model=f"{RUN}/step{{step}}/model",
+use rule examinee_step as history_step with:
     output:
-        f"{RUN}/values{{step}}.json",
-    log:
-        f"logs/{RUN_TAG}/values{{step}}.log",
-    benchmark:
-        f"benchmarks/out/{RUN_TAG}/values{{step}}.tsv"
-    threads: RES["threads"]
-    resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
-    params:
-        args=VALUES_ARGS,
-    shell:
-        "progalign values --model {input.model} --questionnaire $(dirname {input.questionnaire}) {params.args}"
-        " --threads {threads} --out {output} 2> {log}"
-
-
-rule coevolve_feedback:
-    input:
-        questionnaire=f"{QDIR}/items.jsonl",
-        human=lambda w: f"{COEVOLVE.format(**w)}/humans{int(w.step) - 1}/model",
-    output:
-        f"{COEVOLVE}/feedback{{step}}.jsonl",
-    log:
-        f"logs/{COEVOLVE_TAG}/feedback{{step}}.log",
-    threads: RES["threads"]
-    resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        model=temp(directory(f"{RUN}/step{{step}}/model")),
+        state=f"{RUN}/step{{step}}/state.json",
+        info=f"{RUN}/step{{step}}/step.json",
+        values=f"{RUN}/values{{step}}.json",
+    wildcard_constraints:
+        traj="history",
     params:
         spec=SPEC,
-    shell:
-        "progalign preferences --human {input.human} --out {output} {params.spec}"
-        " --threads {threads} 2> {log}"
+        algorithm=lambda w: ALGORITHMS[w.algorithm],
+        previous=lambda w: (
+            f"--previous {run_dir(w)}/step{int(w.step) - 1}" if int(w.step) > 1 else ""
+        ),
+        values=lambda w, output: f"--values {output.values}",
 
 
+# H_t <- SFT(H_{t-1}, answers of M_t) then SFT(·, the examinee's answers); the same job
+# evaluates H_t and, except at the last step, elicits its preferences: the examinee's next
+# feedback.
 rule humans_step:
     input:
         questionnaire=f"{QDIR}/items.jsonl",
@@ -93,10 +77,13 @@ rule humans_step:
     output:
         model=temp(directory(f"{COEVOLVE}/humans{{step}}/model")),
         info=f"{COEVOLVE}/humans{{step}}/humans.json",
+        values=f"{COEVOLVE}/humans{{step}}.values.json",
     log:
         f"logs/{COEVOLVE_TAG}/humans{{step}}.log",
     benchmark:
         f"benchmarks/out/{COEVOLVE_TAG}/humans{{step}}.tsv"
+    wildcard_constraints:
+        step=LAST_STEP,
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -104,31 +91,26 @@ rule humans_step:
         gpu=RES["gpus"],
     params:
         spec=SPEC,
+        elicit="",
     shell:
         "progalign step humans --seed {wildcards.seed} --step {wildcards.step}"
         " --human {input.human} --history-answers {input.history}"
-        " --examinee {input.examinee} --out $(dirname {output.info}) {params.spec}"
+        " --examinee {input.examinee} --out $(dirname {output.info})"
+        " --values {output.values} {params.elicit} {params.spec}"
         " --threads {threads} > {log} 2>&1"
 
 
-rule humans_values:
-    input:
-        questionnaire=f"{QDIR}/items.jsonl",
-        model=f"{COEVOLVE}/humans{{step}}/model",
+use rule humans_step as humans_step_feedback with:
     output:
-        f"{COEVOLVE}/humans{{step}}.values.json",
-    log:
-        f"logs/{COEVOLVE_TAG}/humans{{step}}.values.log",
-    threads: RES["threads"]
-    resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        model=temp(directory(f"{COEVOLVE}/humans{{step}}/model")),
+        info=f"{COEVOLVE}/humans{{step}}/humans.json",
+        values=f"{COEVOLVE}/humans{{step}}.values.json",
+        feedback=f"{COEVOLVE}/humans{{step}}.feedback.jsonl",
+    wildcard_constraints:
+        step=EARLIER_STEPS,
     params:
-        args=VALUES_ARGS,
-    shell:
-        "progalign values --model {input.model} --questionnaire $(dirname {input.questionnaire}) {params.args}"
-        " --threads {threads} --out {output} 2> {log}"
+        spec=SPEC,
+        elicit=lambda w, output: f"--elicit {output.feedback}",
 
 
 rule score:

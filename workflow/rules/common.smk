@@ -51,6 +51,9 @@ def model_dir(century):
     return f"{FAMILY_DIR}/{century}"
 
 
+# Coevolve's last simulated-human step elicits no feedback (no examinee step follows it).
+LAST_STEP = str(T - 1)
+EARLIER_STEPS = "|".join(str(t) for t in range(1, T - 1)) or "(?!)"
 RUN = "results/runs/{traj}/{algorithm}/seed{seed}"
 COEVOLVE = "results/runs/coevolve/{algorithm}/seed{seed}"
 RUN_TAG = RUN.removeprefix("results/")  # log and benchmark paths
@@ -65,7 +68,7 @@ def feedback_input(w):
         return f"results/preferences/{FAMILY}/{CENTURIES[t]}.jsonl"
     if t == 1:  # the simulated humans start as the first century's model
         return f"results/preferences/{FAMILY}/{CENTURIES[0]}.jsonl"
-    return f"{COEVOLVE.format(**w)}/feedback{t}.jsonl"
+    return f"{COEVOLVE.format(**w)}/humans{t - 1}.feedback.jsonl"
 
 
 def previous_input(w):

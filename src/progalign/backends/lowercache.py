@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from progalign.backends.base import ContinuationScore
 from progalign.backends.kv import upcast
-from progalign.backends.split import _layers, lower_hidden, upper_hidden
+from progalign.backends.split import _layers
 from progalign.backends.tokens import Tokenized
 from progalign.errors import SettingError
 from progalign.io import atomic_open
@@ -77,12 +77,86 @@ class LowerStore:
         tmp.unlink()
 
 
-def _right_pad(rows: Sequence[torch.Tensor]) -> torch.Tensor:
-    width = max(r.shape[0] for r in rows)
-    out = rows[0].new_zeros((len(rows), width, rows[0].shape[-1]))
-    for i, r in enumerate(rows):
-        out[i, : r.shape[0]] = r
-    return out
+@torch.no_grad()
+def lower_row(model: Any, tokens: Sequence[int], depth: int, device: torch.device,
+              start: int = 0) -> torch.Tensor:
+    """Activations after the embeddings and the bottom ``depth`` layers of one unpadded row
+    whose first token sits at position ``start`` (length × hidden).
+
+    Rows are computed one at a time on purpose: the bits then depend on the tokens alone, not
+    on which rows happened to share a padded batch, so cached values (shared by every job of
+    a run) never make a result depend on the order the jobs ran in.
+    """
+    from transformers.masking_utils import create_causal_mask
+
+    base = model.base_model
+    hidden = model.get_input_embeddings()(torch.tensor([list(tokens)], device=device))
+    positions = torch.arange(start, start + hidden.shape[1], device=device).unsqueeze(0)
+    mask = create_causal_mask(config=base.config, inputs_embeds=hidden, attention_mask=None,
+                              cache=None, position_ids=positions)
+    rotary = base.rotary_emb(hidden, position_ids=positions)
+    for layer in _layers(model)[:depth]:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                       position_ids=positions)
+    return hidden[0].clone()
+
+
+def _lower_rows(
+    model: Any, seqs: Sequence[tuple[int, ...]], depth: int, store: LowerStore,
+    device: torch.device,
+) -> tuple[dict[tuple[int, ...], torch.Tensor], int]:
+    """Lower activations of every sequence: from the store, else computed (and stored)."""
+    rows: dict[tuple[int, ...], torch.Tensor] = {}
+    for seq in seqs:
+        if (hit := store.get(seq)) is not None:
+            rows[seq] = hit
+    hits = len(rows)
+    for seq in seqs:
+        if seq not in rows:
+            rows[seq] = lower_row(model, seq, depth, device).to("cpu")
+            store.put(seq, rows[seq])
+    return rows, hits
+
+
+def _pack(ctx: Sequence[int], conts: Sequence[Sequence[int]],
+          rows: dict[tuple[int, ...], torch.Tensor]) -> tuple[torch.Tensor, list[int], list[int]]:
+    """One context followed by all its continuations: hidden states, positions, segments."""
+    n = len(ctx)
+    first = rows[tuple(ctx) + tuple(conts[0])]
+    parts, positions, segments = [first[:n]], list(range(n)), [0] * n
+    for j, cont in enumerate(conts):
+        parts.append(rows[tuple(ctx) + tuple(cont)][n:])
+        positions += range(n, n + len(cont))
+        segments += [j + 1] * len(cont)
+    return torch.cat(parts), positions, segments
+
+
+def _packed_mask(segments: list[list[int]], width: int, dtype: torch.dtype,
+                 device: torch.device) -> torch.Tensor:
+    """Additive mask: a token sees earlier context tokens and earlier tokens of its own
+    continuation; padding (segment -1) sees only itself."""
+    seg = torch.full((len(segments), width), -1, dtype=torch.long)
+    for i, row in enumerate(segments):
+        seg[i, : len(row)] = torch.tensor(row)
+    index = torch.arange(width)
+    causal = index[None, :, None] >= index[None, None, :]
+    visible = (seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])
+    allowed = causal & visible & (seg[:, None, :] >= 0)
+    allowed |= torch.eye(width, dtype=torch.bool)[None]
+    mask = torch.zeros(allowed.shape, dtype=dtype)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[:, None].to(device)
+
+
+@torch.inference_mode()
+def _upper_packed(model: Any, hidden: torch.Tensor, positions: torch.Tensor,
+                  mask: torch.Tensor, depth: int) -> torch.Tensor:
+    base = model.base_model
+    rotary = base.rotary_emb(hidden, position_ids=positions)
+    for layer in _layers(model)[depth:]:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                       position_ids=positions)
+    return base.norm(hidden)
 
 
 @torch.inference_mode()
@@ -90,39 +164,47 @@ def loglikelihood_lower_cached(
     model: Any, tokenized: Sequence[Tokenized], depth: int, store: LowerStore,
     device: torch.device, batch_size: int, progress: bool = False,
 ) -> list[list[ContinuationScore]]:
-    """Score every continuation from cached lower activations and the model's upper layers."""
-    seqs = [(i, j, tok.context + cont, len(tok.context), len(cont))
-            for i, tok in enumerate(tokenized) for j, cont in enumerate(tok.continuations)]
-    seqs.sort(key=lambda s: len(s[2]))
-    results: list[list[ContinuationScore]] = [
-        [ContinuationScore(0.0, 0)] * len(t.continuations) for t in tokenized]
-    hits = 0
-    bar = tqdm(total=len(seqs), desc="scoring (cached lower layers)", unit="seq",
+    """Score every continuation from cached lower activations and the model's upper layers.
+
+    The upper layers run once per context: the context and all of its continuations are
+    packed into one row whose attention mask keeps the continuations apart (each sees the
+    context and its own earlier tokens, at the positions it would have alone).
+    """
+    for tok in tokenized:
+        if not tok.context:
+            raise ValueError("lower-layer scoring needs a non-empty context")
+    seqs = list(dict.fromkeys(tuple(t.context) + tuple(c) for t in tokenized
+                              for c in t.continuations))
+    rows, hits = _lower_rows(model, seqs, depth, store, device)
+    dtype = next(iter(rows.values())).dtype if rows else torch.float32
+    order = sorted(range(len(tokenized)),
+                   key=lambda i: len(tokenized[i].context)
+                   + sum(len(c) for c in tokenized[i].continuations))
+    results: list[list[ContinuationScore]] = [[] for _ in tokenized]
+    head = model.get_output_embeddings()
+    bar = tqdm(total=len(order), desc="scoring (cached lower layers)", unit="prompt",
                disable=not progress)
-    for start in range(0, len(seqs), batch_size):
-        batch = seqs[start : start + batch_size]
-        lowers: list[torch.Tensor | None] = [store.get(s[2]) for s in batch]
-        hits += sum(h is not None for h in lowers)
-        missing = [k for k, h in enumerate(lowers) if h is None]
-        if missing:
-            width = max(len(batch[k][2]) for k in missing)
-            ids = torch.zeros((len(missing), width), dtype=torch.long, device=device)
-            for row, k in enumerate(missing):
-                ids[row, : len(batch[k][2])] = torch.tensor(batch[k][2])
-            computed = lower_hidden(model, ids, depth)
-            for row, k in enumerate(missing):
-                hidden = computed[row, : len(batch[k][2])].to("cpu")
-                store.put(batch[k][2], hidden)
-                lowers[k] = hidden
-        ready = [h for h in lowers if h is not None]
-        final = upper_hidden(model, _right_pad(ready).to(device), depth)
-        head = model.get_output_embeddings()
-        for row, (i, j, ids_list, ctx_len, n) in enumerate(batch):
-            positions = slice(ctx_len - 1, ctx_len - 1 + n)
-            logits = upcast(head(final[row, positions]))
-            target = torch.tensor(ids_list[ctx_len:], device=device)
-            picked = torch.log_softmax(logits, dim=-1).gather(1, target[:, None])
-            results[i][j] = ContinuationScore(float(picked.sum()), n)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        packed = [_pack(tokenized[i].context, tokenized[i].continuations, rows) for i in batch]
+        width = max(h.shape[0] for h, _, _ in packed)
+        hidden = torch.zeros((len(batch), width, packed[0][0].shape[-1]), dtype=dtype)
+        positions = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (h, pos, _) in enumerate(packed):
+            hidden[row, : h.shape[0]] = h
+            positions[row, : len(pos)] = torch.tensor(pos)
+        mask = _packed_mask([seg for _, _, seg in packed], width, dtype, device)
+        final = _upper_packed(model, hidden.to(device), positions.to(device), mask, depth)
+        for row, i in enumerate(batch):
+            tok = tokenized[i]
+            n, offset = len(tok.context), len(tok.context)
+            for cont in tok.continuations:
+                where = [n - 1, *range(offset, offset + len(cont) - 1)]
+                logits = upcast(head(final[row, where]))
+                target = torch.tensor(cont, device=device)
+                picked = torch.log_softmax(logits, dim=-1).gather(1, target[:, None])
+                results[i].append(ContinuationScore(float(picked.sum()), len(cont)))
+                offset += len(cont)
         bar.update(len(batch))
     bar.close()
     log.info("lower-layer cache: %d of %d sequences reused", hits, len(seqs))

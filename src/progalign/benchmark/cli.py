@@ -103,6 +103,8 @@ def register(sub: Any) -> None:
     e.add_argument("--previous", type=Path, help="previous step folder (omit at step 1)")
     e.add_argument("--feedback", type=Path, required=True, help="preferences JSONL")
     e.add_argument("--out", type=Path, required=True, help="step folder to write")
+    e.add_argument("--values", type=Path,
+                   help="also evaluate the updated model into this value-vector JSON")
     _spec_args(e)
     e.set_defaults(func=cmd_step_examinee)
     h = steps.add_parser("humans", help="PG-Coevolve: update the simulated humans")
@@ -112,6 +114,9 @@ def register(sub: Any) -> None:
     h.add_argument("--history-answers", type=Path, required=True, help="M_t's answers JSONL")
     h.add_argument("--examinee", type=Path, required=True, help="the examinee's model folder")
     h.add_argument("--out", type=Path, required=True, help="folder for H_t")
+    h.add_argument("--values", type=Path, help="also evaluate H_t into this value-vector JSON")
+    h.add_argument("--elicit", type=Path,
+                   help="also elicit H_t's preferences (the next step's feedback) into this JSONL")
     _spec_args(h)
     h.set_defaults(func=cmd_step_humans)
 
@@ -180,22 +185,30 @@ def cmd_answers(args: argparse.Namespace) -> int:
 def cmd_step_examinee(args: argparse.Namespace) -> int:
     """One examinee update."""
     from progalign.benchmark.registry import get_algorithm
-    from progalign.benchmark.steps import examinee_step
+    from progalign.benchmark.steps import examinee_step, values
 
     _threads(args.threads)
     spec = _spec(args, require_models=False)
     examinee = get_algorithm(args.algorithm)(**spec.params)
-    examinee_step(spec, examinee, args.seed, args.step, args.previous, args.feedback, args.out)
+    out = examinee_step(spec, examinee, args.seed, args.step, args.previous, args.feedback,
+                        args.out)
+    if args.values is not None:  # in this process: the model is evaluated while it exists
+        values(spec, out / "model", args.values)
     return 0
 
 
 def cmd_step_humans(args: argparse.Namespace) -> int:
     """One update of PG-Coevolve's simulated humans."""
-    from progalign.benchmark.steps import humans_step
+    from progalign.benchmark.steps import humans_step, preferences, values
 
     _threads(args.threads)
-    humans_step(_spec(args, require_models=False), args.seed, args.step, args.human,
-                args.history_answers, args.examinee, args.out)
+    spec = _spec(args, require_models=False)
+    out = humans_step(spec, args.seed, args.step, args.human, args.history_answers,
+                      args.examinee, args.out)
+    if args.values is not None:
+        values(spec, out / "model", args.values)
+    if args.elicit is not None:
+        preferences(spec, out / "model", args.elicit)
     return 0
 
 

@@ -43,8 +43,9 @@ class Layout:
         return self.run(trajectory, algorithm, seed) / f"values{step}.json"
 
     def feedback(self, algorithm: str, seed: int, step: int) -> Path:
-        """PG-Coevolve: the simulated humans' preferences given at ``step``."""
-        return self.run("coevolve", algorithm, seed) / f"feedback{step}.jsonl"
+        """PG-Coevolve: the simulated humans' preferences given at ``step`` (those of H_{step-1},
+        elicited by the job that trains H_{step-1})."""
+        return self.run("coevolve", algorithm, seed) / f"humans{step - 1}.feedback.jsonl"
 
     def humans(self, algorithm: str, seed: int, step: int) -> Path:
         """PG-Coevolve: the simulated humans after ``step`` (model/, humans.json)."""

@@ -84,6 +84,7 @@ def train_dpo(
         ref_model = load_causal_lm(ref_dir)
         ref_model.requires_grad_(False)
         ref_model.eval()
+        ctx.reuse_lower(ref_model)
         return DPOTrainer(
             model=ctx.model,
             ref_model=ref_model,

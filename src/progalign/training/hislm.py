@@ -71,6 +71,18 @@ def freeze_below_top(model: Any, k: int | None) -> dict[str, int]:
     return {"trainable": train, "total": total}
 
 
+def _epoch_memo(model: Any, top_k: int | None) -> tuple[Any, Any] | None:
+    """Reuse the frozen lower layers' activations from the first epoch in later ones (and in
+    validation); memory only, as another century's corpus never repeats these blocks."""
+    from progalign.training.lowermemo import enabled, install, memo_for
+
+    layers = getattr(model.base_model, "layers", None)
+    if top_k is None or layers is None or top_k >= len(layers) or not enabled():
+        return None
+    memo = memo_for(model, len(layers) - top_k, disk=False)
+    return memo, install(model, memo)
+
+
 class _Blocks(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
     def __init__(self, blocks: list[list[int]]) -> None:
         self.blocks = blocks
@@ -161,6 +173,7 @@ def train_hislm(
     train, val = _split(blocks, cfg.val_fraction, cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     counts = freeze_below_top(model, cfg.top_k_layers)
+    memo = _epoch_memo(model, cfg.top_k_layers)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.trainer-", dir=out.parent))
@@ -178,6 +191,8 @@ def train_hislm(
             for row in trainer.state.log_history
         ]
         eval_loss = trainer.evaluate()["eval_loss"] if val else None
+        if memo is not None:
+            memo[1]()  # restore the plain forward before the optional SFT and saving
         sft = None
         if sft_file is not None:
             from progalign.training.sft import read_instructions, sft_in_place
@@ -195,6 +210,8 @@ def train_hislm(
         "base": base,
         "config": {k: v for k, v in vars(cfg).items() if k != "extra"},
         "parameters": counts,
+        "lower_layers": None if memo is None else {"reused_below": memo[0].depth,
+                                                   **memo[0].stats},
         "corpus": {
             "documents": len(corpus),
             "files": {str(p): sha256_file(p) for p in corpus_files},

@@ -271,6 +271,16 @@ class StageContext:
     model: Any
     tokenizer: Any
     scratch: Path
+    memo: Any = None  # LowerMemo shared by every model of the stage (None: off)
+
+    def reuse_lower(self, other: Any) -> None:
+        """Serve ``other``'s frozen lower layers from this stage's memo (reference, reward)."""
+        from progalign.backends.lowercache import lower_fingerprint
+        from progalign.training.lowermemo import frozen_depth, install
+
+        if (self.memo is not None and frozen_depth(other) >= self.memo.depth
+                and lower_fingerprint(other, self.memo.depth) == self.memo.fingerprint):
+            install(other, self.memo)
 
 
 def check_model_dir(path: Path, role: str = "model") -> Path:
@@ -396,6 +406,27 @@ def _timer(timings: dict[str, float], key: str) -> Iterator[None]:
         timings[key] = round(time.perf_counter() - start, 3)
 
 
+def _lower_memo(model: Any, top_k: int | None, disk: bool) -> tuple[Any, Callable[[], None]]:
+    """Install the frozen-lower-layer memo when only the top layers train (else a no-op).
+
+    ``disk`` shares activations across jobs: right for fixed texts (preference pairs, answers),
+    wasteful for freshly sampled ones (RLOO completions).
+    """
+    from progalign.backends.split import _layers
+    from progalign.training.lowermemo import (
+        enabled,
+        install,
+        memo_for,
+        score_labelled_positions_only,
+    )
+
+    score_labelled_positions_only()
+    if top_k is None or not enabled() or top_k >= len(_layers(model)):
+        return None, lambda: None
+    memo = memo_for(model, len(_layers(model)) - top_k, disk=disk)
+    return memo, install(model, memo)
+
+
 def run_stage(
     stage: str,
     model_dir: Path,
@@ -444,11 +475,13 @@ def run_stage(
             tokenizer = load_tokenizer(model_dir)
             model = load_model(model_dir)
             counts = (prepare or (lambda m: freeze_below_top(m, settings.top_k_layers)))(model)
+            memo, undo = _lower_memo(model, settings.top_k_layers, disk=stage != "rloo")
         scratch = tmp / ".trainer"
         scratch.mkdir()
         with _timer(timings, "train_s"):
-            trainer = build(StageContext(model, tokenizer, scratch))
+            trainer = build(StageContext(model, tokenizer, scratch, memo))
             result = trainer.train()
+        undo()
         shutil.rmtree(scratch, ignore_errors=True)
         with _timer(timings, "save_s"):
             trained = trainer.accelerator.unwrap_model(trainer.model)
@@ -467,6 +500,7 @@ def run_stage(
             "settings": dataclasses.asdict(settings),
             **summary,
             "parameters": counts,
+            "lower_layers": None if memo is None else {"reused_below": memo.depth, **memo.stats},
             "train_loss": result.training_loss,
             "steps": trainer.state.global_step,
             "history": history,

@@ -82,6 +82,7 @@ def train_rloo(
         reward_model = load_reward_model(reward_dir)
         reward_model.requires_grad_(False)
         reward_model.eval()
+        ctx.reuse_lower(reward_model)
         config = RLOOConfig(
             **trainer_arguments(settings, ctx.scratch),
             beta=settings.beta,
@@ -92,7 +93,7 @@ def train_rloo(
             disable_dropout=True,
         )
         rows = [{"prompt": [{"role": "user", "content": p}]} for p in prompts]
-        return RLOOTrainer(
+        trainer = RLOOTrainer(
             model=ctx.model,
             reward_funcs=reward_model,
             args=config,
@@ -100,6 +101,11 @@ def train_rloo(
             processing_class=ctx.tokenizer,
             reward_processing_classes=load_tokenizer(reward_dir),
         )
+        ref_model = getattr(trainer, "ref_model", None)
+        if ref_model is not None:  # TRL's own frozen copy (beta > 0)
+            ref_model.requires_grad_(False)
+            ctx.reuse_lower(ref_model)
+        return trainer
 
     digest = hashlib.sha256(json.dumps(list(prompts), ensure_ascii=False).encode()).hexdigest()
     summary = {"n_prompts": len(prompts),

@@ -1,0 +1,233 @@
+"""Frozen lower layers computed once per text while the top layers train (DESIGN §8).
+
+With ``top_k_layers`` only the top k decoder layers (and the final norm) train; the embeddings
+and the layers below are frozen, so their output on a token sequence never changes during a
+run — and it is the same in every model of a family that shares those layers (examinee,
+reference, reward model, simulated human). :func:`install` patches a model's backbone forward:
+for a padded batch without a KV cache it takes each row's lower activations from memory,
+then from the on-disk :class:`~progalign.backends.lowercache.LowerStore` (keyed by a fingerprint
+of the lower weights and the row's token ids), computes only the missing rows, and runs the
+upper layers on them. Any other call (generation with a cache, explicit position ids, holes in
+the attention mask, ``inputs_embeds``) goes to the original forward unchanged. Padding is masked
+out and left-padded rows keep the positions the plain forward gives them, so the outputs at
+real tokens equal the plain forward up to float rounding (tested, with gradients).
+``PROGALIGN_LOWER_MEMO=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from progalign.backends.lowercache import LowerStore, lower_fingerprint, lower_row
+from progalign.backends.split import _layers
+
+log = logging.getLogger(__name__)
+
+#: Keyword arguments a backbone call may carry and still use the memo.
+_HARMLESS = {"return_dict", "output_attentions", "output_hidden_states"}
+
+
+@dataclass
+class LowerMemo:
+    """Lower-layer activations of token sequences, in memory and optionally on disk.
+
+    Attributes:
+        depth: Number of frozen bottom decoder layers.
+        fingerprint: :func:`lower_fingerprint` of those layers; a model is served only if its
+            own matches.
+        store: Disk store (shared across jobs), or None for memory only.
+        max_bytes: Memory budget; past it, rows are still served but no longer kept.
+    """
+
+    depth: int
+    fingerprint: str = ""
+    store: LowerStore | None = None
+    max_bytes: int = 2 << 30
+    memory: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict)
+    kept_bytes: int = 0
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"memory": 0, "disk": 0, "computed": 0, "bypassed": 0})
+
+    def _keep(self, key: tuple[int, ...], hidden: torch.Tensor) -> None:
+        size = hidden.numel() * hidden.element_size()
+        if self.kept_bytes + size <= self.max_bytes:
+            self.memory[key] = hidden
+            self.kept_bytes += size
+
+    def rows(self, model: Any, ids: torch.Tensor,
+             spans: list[tuple[int, int]]) -> list[torch.Tensor]:
+        """Lower activations of each row's real tokens ``ids[i, start:end]``.
+
+        A left-padded row's tokens sit at positions ``start, start + 1, ...`` (the backbone's
+        default position ids), so ``start`` is part of its key.
+        """
+        keys = [_key(ids[i, a:b].tolist(), a) for i, (a, b) in enumerate(spans)]
+        found: dict[tuple[int, ...], torch.Tensor] = {}
+        for key in dict.fromkeys(keys):
+            if (hit := self.memory.get(key)) is not None:
+                found[key] = hit
+                self.stats["memory"] += 1
+            elif self.store is not None and (hit := self.store.get(key)) is not None:
+                found[key] = hit.to(ids.device)
+                self._keep(key, found[key])
+                self.stats["disk"] += 1
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if missing:
+            for key, hidden in zip(missing, self._compute(model, missing, ids.device), strict=True):
+                found[key] = hidden
+                self._keep(key, hidden)
+                if self.store is not None:
+                    self.store.put(key, hidden.to("cpu"))
+            self.stats["computed"] += len(missing)
+        return [found[k] for k in keys]
+
+    def _compute(self, model: Any, keys: list[tuple[int, ...]],
+                 device: torch.device) -> list[torch.Tensor]:
+        return [lower_row(model, tokens, self.depth, device, start)
+                for start, tokens in map(_unkey, keys)]
+
+
+def _key(tokens: list[int], start: int) -> tuple[int, ...]:
+    # Right-padded rows are keyed by their tokens alone (the format of the evaluation's
+    # store); a left-padded row gets a negative marker holding its first position.
+    return (-1 - start, *tokens) if start else tuple(tokens)
+
+
+def _unkey(key: tuple[int, ...]) -> tuple[int, list[int]]:
+    if key and key[0] < 0:
+        return -1 - key[0], list(key[1:])
+    return 0, list(key)
+
+
+def _spans(ids: torch.Tensor, attention_mask: torch.Tensor | None) -> list[tuple[int, int]] | None:
+    """Each row's [start, end) of real tokens if every row is one contiguous run, else None."""
+    width = ids.shape[1]
+    if attention_mask is None:
+        return [(0, width)] * ids.shape[0]
+    if attention_mask.dim() != 2 or attention_mask.shape != ids.shape:
+        return None
+    mask = attention_mask.bool()
+    lengths = mask.sum(dim=1)
+    if not bool((lengths > 0).all()):
+        return None
+    starts = mask.int().argmax(dim=1)
+    index = torch.arange(width, device=ids.device)[None, :]
+    expected = (index >= starts[:, None]) & (index < (starts + lengths)[:, None])
+    if not torch.equal(mask, expected):
+        return None
+    return [(int(a), int(a + n)) for a, n in zip(starts, lengths, strict=True)]
+
+
+def frozen_depth(model: Any) -> int:
+    """Number of bottom decoder layers that are frozen together with the embeddings."""
+    if any(p.requires_grad for p in model.get_input_embeddings().parameters()):
+        return 0
+    depth = 0
+    for layer in _layers(model):
+        if any(p.requires_grad for p in layer.parameters()):
+            break
+        depth += 1
+    return depth
+
+
+def enabled() -> bool:
+    """False when ``PROGALIGN_LOWER_MEMO=0`` (for comparisons and debugging)."""
+    return os.environ.get("PROGALIGN_LOWER_MEMO", "1") != "0"
+
+
+def memo_for(model: Any, depth: int, *, disk: bool) -> LowerMemo:
+    """A memo for ``model``'s bottom ``depth`` layers; ``disk`` shares it across jobs."""
+    fingerprint = lower_fingerprint(model, depth)
+    store = None
+    if disk:
+        from progalign.download import cache_dir
+
+        store = LowerStore(cache_dir() / "lower-activations" / fingerprint)
+    return LowerMemo(depth=depth, fingerprint=fingerprint, store=store)
+
+
+def install(model: Any, memo: LowerMemo) -> Callable[[], None]:
+    """Route ``model``'s eligible backbone calls through ``memo``; returns the undo function.
+
+    Raises:
+        ValueError: the model's bottom ``memo.depth`` layers or its embeddings are trainable,
+            or their weights are not the ones the memo holds activations of.
+    """
+    from transformers.masking_utils import create_causal_mask
+    from transformers.modeling_outputs import BaseModelOutputWithPast
+
+    base = model.base_model
+    if frozen_depth(model) < memo.depth:
+        raise ValueError(f"the bottom {memo.depth} layers of {type(model).__name__} are not all "
+                         "frozen; their activations cannot be reused")
+    if memo.fingerprint and lower_fingerprint(model, memo.depth) != memo.fingerprint:
+        raise ValueError(f"the bottom {memo.depth} layers of {type(model).__name__} differ from "
+                         "those the memo was made for")
+    original = base.forward
+
+    def forward(input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, cache: Any = None,
+                inputs_embeds: torch.Tensor | None = None, use_cache: bool | None = None,
+                **kwargs: Any) -> Any:
+        spans = None
+        if (input_ids is not None and inputs_embeds is None and cache is None and not use_cache
+                and position_ids is None and set(kwargs) <= _HARMLESS
+                and not kwargs.get("output_attentions") and not kwargs.get("output_hidden_states")):
+            spans = _spans(input_ids, attention_mask)
+        if spans is None:
+            memo.stats["bypassed"] += 1
+            return original(input_ids=input_ids, attention_mask=attention_mask,
+                            position_ids=position_ids, cache=cache, inputs_embeds=inputs_embeds,
+                            use_cache=use_cache, **kwargs)
+        assert input_ids is not None  # spans are only found for token ids
+        rows = memo.rows(model, input_ids, spans)
+        hidden = rows[0].new_zeros((input_ids.shape[0], input_ids.shape[1], rows[0].shape[-1]))
+        for i, (row, (a, b)) in enumerate(zip(rows, spans, strict=True)):
+            hidden[i, a:b] = row
+        positions = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0)
+        mask = create_causal_mask(config=base.config, inputs_embeds=hidden,
+                                  attention_mask=attention_mask, cache=None,
+                                  position_ids=positions)
+        rotary = base.rotary_emb(hidden, position_ids=positions)
+        for layer in base.layers[memo.depth :]:
+            hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                           position_ids=positions)
+        return BaseModelOutputWithPast(last_hidden_state=base.norm(hidden))
+
+    base.forward = forward
+
+    def undo() -> None:
+        if base.__dict__.get("forward") is forward:
+            del base.forward
+
+    return undo
+
+
+def score_labelled_positions_only() -> bool:
+    """Make TRL's fused LM head score only labelled positions on CPU too.
+
+    TRL 1.16 projects every position (prompt and padding included) through the LM head on
+    devices without Triton, to keep tile shapes static for compilers; on a CPU that is most of
+    a preference step's time. Returns False (and changes nothing) if TRL's internals moved.
+    """
+    try:
+        import trl.trainer.utils as trl_utils
+        from trl.kernels.chunked_logprob import _use_triton
+    except ImportError:  # pragma: no cover - pinned TRL has both
+        return False
+    if getattr(trl_utils, "_use_triton", None) is not _use_triton:
+        return bool(getattr(trl_utils._use_triton, "progalign_compact", False))
+
+    def compact(device: torch.device) -> bool:
+        return device.type == "cpu" or _use_triton(device)
+
+    compact.progalign_compact = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact
+    return True
