@@ -137,8 +137,11 @@ def test_paper_preset_dry_run_builds_the_whole_dag(workdir: Path, preset: str) -
     done = _snakemake(workdir, "-n", "--configfile", f"configs/{preset}.yaml", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout + done.stderr
+    # 9 centuries = 8 steps; 4 algorithms x 3 seeds per trajectory; Coevolve's last
+    # simulated-human step elicits no feedback
     for rule, count in (("hub_model", 9), ("values_judge", 9), ("score", 36),
-                        ("examinee_step", 192)):
+                        ("history_step", 96), ("examinee_step", 96),
+                        ("humans_step_feedback", 84), ("humans_step", 12)):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), rule
 
 
