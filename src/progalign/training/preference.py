@@ -275,12 +275,14 @@ class StageContext:
 
     def reuse_lower(self, other: Any) -> None:
         """Serve ``other``'s frozen lower layers from this stage's memo (reference, reward)."""
-        from progalign.backends.lowercache import lower_fingerprint
-        from progalign.training.lowermemo import frozen_depth, install
+        from progalign.training.lowermemo import install
 
-        if (self.memo is not None and frozen_depth(other) >= self.memo.depth
-                and lower_fingerprint(other, self.memo.depth) == self.memo.fingerprint):
-            install(other, self.memo)
+        if self.memo is not None:
+            try:
+                install(other, self.memo)
+            except ValueError as exc:  # other lower weights, or trainable ones: plain forward
+                log.info("not reusing lower-layer activations for %s: %s",
+                         type(other).__name__, exc)
 
 
 def check_model_dir(path: Path, role: str = "model") -> Path:
