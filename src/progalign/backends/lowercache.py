@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from progalign.backends.base import ContinuationScore
 from progalign.backends.kv import upcast
-from progalign.backends.split import _layers
+from progalign.backends.split import _layers, lower_row, run_upper
 from progalign.backends.tokens import Tokenized
 from progalign.errors import SettingError
 from progalign.io import atomic_open
@@ -77,30 +77,6 @@ class LowerStore:
         tmp.unlink()
 
 
-@torch.no_grad()
-def lower_row(model: Any, tokens: Sequence[int], depth: int, device: torch.device,
-              start: int = 0) -> torch.Tensor:
-    """Activations after the embeddings and the bottom ``depth`` layers of one unpadded row
-    whose first token sits at position ``start`` (length × hidden).
-
-    Rows are computed one at a time on purpose: the bits then depend on the tokens alone, not
-    on which rows happened to share a padded batch, so cached values (shared by every job of
-    a run) never make a result depend on the order the jobs ran in.
-    """
-    from transformers.masking_utils import create_causal_mask
-
-    base = model.base_model
-    hidden = model.get_input_embeddings()(torch.tensor([list(tokens)], device=device))
-    positions = torch.arange(start, start + hidden.shape[1], device=device).unsqueeze(0)
-    mask = create_causal_mask(config=base.config, inputs_embeds=hidden, attention_mask=None,
-                              cache=None, position_ids=positions)
-    rotary = base.rotary_emb(hidden, position_ids=positions)
-    for layer in _layers(model)[:depth]:
-        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
-                       position_ids=positions)
-    return hidden[0].clone()
-
-
 def _lower_rows(
     model: Any, seqs: Sequence[tuple[int, ...]], depth: int, store: LowerStore,
     device: torch.device,
@@ -149,17 +125,6 @@ def _packed_mask(segments: list[list[int]], width: int, dtype: torch.dtype,
 
 
 @torch.inference_mode()
-def _upper_packed(model: Any, hidden: torch.Tensor, positions: torch.Tensor,
-                  mask: torch.Tensor, depth: int) -> torch.Tensor:
-    base = model.base_model
-    rotary = base.rotary_emb(hidden, position_ids=positions)
-    for layer in _layers(model)[depth:]:
-        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
-                       position_ids=positions)
-    return base.norm(hidden)
-
-
-@torch.inference_mode()
 def loglikelihood_lower_cached(
     model: Any, tokenized: Sequence[Tokenized], depth: int, store: LowerStore,
     device: torch.device, batch_size: int, progress: bool = False,
@@ -194,7 +159,7 @@ def loglikelihood_lower_cached(
             hidden[row, : h.shape[0]] = h
             positions[row, : len(pos)] = torch.tensor(pos)
         mask = _packed_mask([seg for _, _, seg in packed], width, dtype, device)
-        final = _upper_packed(model, hidden.to(device), positions.to(device), mask, depth)
+        final = run_upper(model, hidden.to(device), depth, mask, positions.to(device))
         for row, i in enumerate(batch):
             tok = tokenized[i]
             n, offset = len(tok.context), len(tok.context)

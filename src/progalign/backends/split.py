@@ -47,17 +47,29 @@ def shared_depth(models: Sequence[Any]) -> int:
     return depth
 
 
-def _mask_and_positions(model: Any, hidden: torch.Tensor) -> tuple[Any, torch.Tensor, Any]:
+def _mask_and_positions(model: Any, hidden: torch.Tensor,
+                        start: int = 0) -> tuple[Any, torch.Tensor, Any]:
     from transformers.masking_utils import create_causal_mask
 
     base = model.base_model
-    positions = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0)
+    positions = torch.arange(start, start + hidden.shape[1], device=hidden.device).unsqueeze(0)
     mask = create_causal_mask(
         config=base.config, inputs_embeds=hidden, attention_mask=None, cache=None,
         position_ids=positions,
     )
     rotary = base.rotary_emb(hidden, position_ids=positions)
     return mask, positions, rotary
+
+
+def run_upper(model: Any, hidden: torch.Tensor, depth: int, mask: Any,
+              positions: torch.Tensor) -> torch.Tensor:
+    """Layers ``depth..`` and the final norm on ``hidden`` under ``mask`` (no grad mode set)."""
+    base = model.base_model
+    rotary = base.rotary_emb(hidden, position_ids=positions)
+    for layer in _layers(model)[depth:]:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                       position_ids=positions)
+    return base.norm(hidden)
 
 
 @torch.inference_mode()
@@ -71,11 +83,26 @@ def lower_hidden(model: Any, ids: torch.Tensor, depth: int) -> torch.Tensor:
     return hidden
 
 
+@torch.no_grad()
+def lower_row(model: Any, tokens: Sequence[int], depth: int, device: torch.device,
+              start: int = 0) -> torch.Tensor:
+    """``lower_hidden`` of one unpadded row whose first token sits at position ``start``
+    (length × hidden; a plain tensor, usable in training).
+
+    Rows are computed one at a time on purpose: the bits then depend on the tokens alone, not
+    on which rows happened to share a padded batch, so cached values (shared by every job of
+    a run) never make a result depend on the order the jobs ran in.
+    """
+    hidden = model.get_input_embeddings()(torch.tensor([list(tokens)], device=device))
+    mask, positions, rotary = _mask_and_positions(model, hidden, start)
+    for layer in _layers(model)[:depth]:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                       position_ids=positions)
+    return hidden[0].clone()
+
+
 @torch.inference_mode()
 def upper_hidden(model: Any, hidden: torch.Tensor, depth: int) -> torch.Tensor:
     """Finish the forward pass from layer ``depth``: final normalised hidden states."""
-    mask, positions, rotary = _mask_and_positions(model, hidden)
-    for layer in _layers(model)[depth:]:
-        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
-                       position_ids=positions)
-    return model.base_model.norm(hidden)
+    mask, positions, _ = _mask_and_positions(model, hidden)
+    return run_upper(model, hidden, depth, mask, positions)

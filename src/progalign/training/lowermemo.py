@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from progalign.backends.lowercache import LowerStore, lower_fingerprint, lower_row
-from progalign.backends.split import _layers
+from progalign.backends.lowercache import LowerStore, lower_fingerprint
+from progalign.backends.split import _layers, lower_row, run_upper
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +195,8 @@ def install(model: Any, memo: LowerMemo) -> Callable[[], None]:
         mask = create_causal_mask(config=base.config, inputs_embeds=hidden,
                                   attention_mask=attention_mask, cache=None,
                                   position_ids=positions)
-        rotary = base.rotary_emb(hidden, position_ids=positions)
-        for layer in base.layers[memo.depth :]:
-            hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
-                           position_ids=positions)
-        return BaseModelOutputWithPast(last_hidden_state=base.norm(hidden))
+        return BaseModelOutputWithPast(
+            last_hidden_state=run_upper(model, hidden, memo.depth, mask, positions))
 
     base.forward = forward
 
