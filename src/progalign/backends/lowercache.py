@@ -162,14 +162,16 @@ def loglikelihood_lower_cached(
         final = run_upper(model, hidden.to(device), depth, mask, positions.to(device))
         for row, i in enumerate(batch):
             tok = tokenized[i]
-            n, offset = len(tok.context), len(tok.context)
-            for cont in tok.continuations:
-                where = [n - 1, *range(offset, offset + len(cont) - 1)]
-                logits = upcast(head(final[row, where]))
-                target = torch.tensor(cont, device=device)
-                picked = torch.log_softmax(logits, dim=-1).gather(1, target[:, None])
-                results[i].append(ContinuationScore(float(picked.sum()), len(cont)))
+            n, offset, where = len(tok.context), len(tok.context), []
+            for cont in tok.continuations:  # each option's tokens, predicted from before them
+                where += [n - 1, *range(offset, offset + len(cont) - 1)]
                 offset += len(cont)
+            logits = upcast(head(final[row, where]))  # one projection for all the options
+            targets = torch.tensor([t for c in tok.continuations for t in c], device=device)
+            picked = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
+            for part, cont in zip(picked.split([len(c) for c in tok.continuations]),
+                                  tok.continuations, strict=True):
+                results[i].append(ContinuationScore(float(part.sum()), len(cont)))
         bar.update(len(batch))
     bar.close()
     log.info("lower-layer cache: %d of %d sequences reused", hits, len(seqs))
