@@ -288,8 +288,16 @@ def contested_run(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory,
                                  stderr=subprocess.STDOUT, start_new_session=True)
         locks = workdir / ".snakemake" / "locks"
         _wait_for("the first run's lock", lambda: locks.is_dir() and any(locks.iterdir()), first)
-        second = subprocess.run(_snakemake_cmd(TARGET), cwd=workdir, env=env, capture_output=True,
-                                text=True, timeout=600)
+        # Freeze the first run (Snakemake and its job) while the second one starts: otherwise a
+        # fast first run can finish before the second builds its DAG, which then finds nothing
+        # to do instead of a held lock.
+        os.killpg(first.pid, signal.SIGSTOP)
+        try:
+            assert not (workdir / TARGET).exists()
+            second = subprocess.run(_snakemake_cmd(TARGET), cwd=workdir, env=env,
+                                    capture_output=True, text=True, timeout=600)
+        finally:
+            os.killpg(first.pid, signal.SIGCONT)
         code = first.wait(timeout=600)
     assert code == 0, log.read_text()[-3000:]
     return workdir, second, code
