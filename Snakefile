@@ -42,6 +42,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/preferences.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/worker.smk"
 
 
 rule all:

