@@ -51,7 +51,7 @@ def test_cached_scores_equal_full_forward_and_are_reused(tiny_model: Path, tmp_p
         assert row == pytest.approx(ref, abs=1e-4)
     store = tmp_path / "cache" / "lower-activations"
     entries = sorted(store.rglob("*.safetensors"))
-    assert len(entries) == sum(len(r.continuations) for r in REQUESTS)
+    assert len(entries) == len(REQUESTS)  # one packed row per prompt and its options
     mtimes = [p.stat().st_mtime_ns for p in entries]
     # same batch size as the first backend, so the padded shapes (and floats) are the same
     assert _scores(HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=2)) == first
@@ -83,3 +83,23 @@ def test_damaged_entry_is_recomputed(tiny_model: Path, tmp_path: Path,
     for entry in (tmp_path / "cache").rglob("*.safetensors"):
         entry.write_bytes(b"garbage")
     assert _scores(HFBackend(str(tiny_model), lower_cache_layers=2)) == first
+
+
+def test_packed_rows_equal_one_piece_rows(tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from progalign.backends.split import lower_packed, lower_row
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64).eval()
+    cpu = torch.device("cpu")
+    context, conts = [5, 9, 2, 7, 11, 3], [[4], [8, 1, 6], [12, 13]]
+    packed = lower_packed(model, context, conts, 2, cpu)
+    assert packed.shape[0] == len(context) + sum(map(len, conts))
+    offset = len(context)
+    for cont in conts:
+        whole = lower_row(model, [*context, *cont], 2, cpu)
+        assert torch.allclose(packed[: len(context)], whole[: len(context)], atol=1e-10)
+        got = packed[offset : offset + len(cont)]
+        assert torch.allclose(got, whole[len(context):], atol=1e-10)  # float64: exact split
+        offset += len(cont)
+    assert torch.equal(lower_packed(model, context, conts, 2, cpu), packed)  # deterministic

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from progalign.backends.base import ContinuationScore
 from progalign.backends.kv import upcast
-from progalign.backends.split import _layers, lower_row, run_upper
+from progalign.backends.split import _layers, lower_packed, run_upper
 from progalign.backends.tokens import Tokenized
 from progalign.errors import SettingError
 from progalign.io import atomic_open
@@ -77,34 +77,51 @@ class LowerStore:
         tmp.unlink()
 
 
-def _lower_rows(
-    model: Any, seqs: Sequence[tuple[int, ...]], depth: int, store: LowerStore,
+#: Separates context and continuations in the store keys of packed rows: they never share a
+#: key with rows computed in one piece (the training memo's, keyed by plain token ids).
+SPLIT = -2
+
+
+def _request_key(tok: Tokenized) -> tuple[int, ...]:
+    key = list(tok.context)
+    for cont in tok.continuations:
+        key += [SPLIT, *cont]
+    return tuple(key)
+
+
+def _packed_rows(
+    model: Any, tokenized: Sequence[Tokenized], depth: int, store: LowerStore,
     device: torch.device,
-) -> tuple[dict[tuple[int, ...], torch.Tensor], int]:
-    """Lower activations of every sequence: from the store, else computed (and stored)."""
-    rows: dict[tuple[int, ...], torch.Tensor] = {}
-    for seq in seqs:
-        if (hit := store.get(seq)) is not None:
-            rows[seq] = hit
-    hits = len(rows)
-    for seq in seqs:
-        if seq not in rows:
-            rows[seq] = lower_row(model, seq, depth, device).to("cpu")
-            store.put(seq, rows[seq])
-    return rows, hits
+) -> tuple[list[torch.Tensor], int, int]:
+    """Per request, its context's and continuations' lower activations packed in one row
+    (:func:`~progalign.backends.split.lower_packed`): from the store, else computed and stored.
+
+    Returns:
+        The rows, and how many distinct requests came from the store, out of how many.
+    """
+    found: dict[tuple[int, ...], torch.Tensor] = {}
+    hits = 0
+    for tok in tokenized:
+        key = _request_key(tok)
+        if key in found:
+            continue
+        if (hit := store.get(key)) is not None:
+            hits += 1
+        else:
+            hit = lower_packed(model, tok.context, tok.continuations, depth, device).to("cpu")
+            store.put(key, hit)
+        found[key] = hit
+    return [found[_request_key(t)] for t in tokenized], hits, len(found)
 
 
-def _pack(ctx: Sequence[int], conts: Sequence[Sequence[int]],
-          rows: dict[tuple[int, ...], torch.Tensor]) -> tuple[torch.Tensor, list[int], list[int]]:
-    """One context followed by all its continuations: hidden states, positions, segments."""
-    n = len(ctx)
-    first = rows[tuple(ctx) + tuple(conts[0])]
-    parts, positions, segments = [first[:n]], list(range(n)), [0] * n
+def _layout(n: int, conts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
+    """Positions and segments of a packed row: the context (segment 0), then continuation j
+    (segment j + 1) at the positions it would have right after the context."""
+    positions, segments = list(range(n)), [0] * n
     for j, cont in enumerate(conts):
-        parts.append(rows[tuple(ctx) + tuple(cont)][n:])
         positions += range(n, n + len(cont))
         segments += [j + 1] * len(cont)
-    return torch.cat(parts), positions, segments
+    return positions, segments
 
 
 def _packed_mask(segments: list[list[int]], width: int, dtype: torch.dtype,
@@ -138,10 +155,8 @@ def loglikelihood_lower_cached(
     for tok in tokenized:
         if not tok.context:
             raise ValueError("lower-layer scoring needs a non-empty context")
-    seqs = list(dict.fromkeys(tuple(t.context) + tuple(c) for t in tokenized
-                              for c in t.continuations))
-    rows, hits = _lower_rows(model, seqs, depth, store, device)
-    dtype = next(iter(rows.values())).dtype if rows else torch.float32
+    rows, hits, requested = _packed_rows(model, tokenized, depth, store, device)
+    dtype = rows[0].dtype if rows else torch.float32
     order = sorted(range(len(tokenized)),
                    key=lambda i: len(tokenized[i].context)
                    + sum(len(c) for c in tokenized[i].continuations))
@@ -151,7 +166,8 @@ def loglikelihood_lower_cached(
                disable=not progress)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        packed = [_pack(tokenized[i].context, tokenized[i].continuations, rows) for i in batch]
+        packed = [(rows[i], *_layout(len(tokenized[i].context), tokenized[i].continuations))
+                  for i in batch]
         width = max(h.shape[0] for h, _, _ in packed)
         hidden = torch.zeros((len(batch), width, packed[0][0].shape[-1]), dtype=dtype)
         positions = torch.zeros((len(batch), width), dtype=torch.long)
@@ -174,5 +190,5 @@ def loglikelihood_lower_cached(
                 results[i].append(ContinuationScore(float(part.sum()), len(cont)))
         bar.update(len(batch))
     bar.close()
-    log.info("lower-layer cache: %d of %d sequences reused", hits, len(seqs))
+    log.info("lower-layer cache: %d of %d prompts reused", hits, requested)
     return results

@@ -106,3 +106,56 @@ def upper_hidden(model: Any, hidden: torch.Tensor, depth: int) -> torch.Tensor:
     """Finish the forward pass from layer ``depth``: final normalised hidden states."""
     mask, positions, _ = _mask_and_positions(model, hidden)
     return run_upper(model, hidden, depth, mask, positions)
+
+
+
+def _pass_with_cache(model: Any, tokens: Sequence[int], positions: Sequence[int],
+                     mask: torch.Tensor, depth: int, cache: Any,
+                     device: torch.device) -> torch.Tensor:
+    """Embeddings and layers ``..depth`` on one row, with explicit positions and additive mask
+    (no library default decides what attends to what)."""
+    hidden = model.get_input_embeddings()(torch.tensor([list(tokens)], device=device))
+    pos = torch.tensor([list(positions)], device=device)
+    rotary = model.base_model.rotary_emb(hidden, position_ids=pos)
+    mask = mask.to(device=device, dtype=hidden.dtype)
+    for layer in _layers(model)[:depth]:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
+                       position_ids=pos, cache=cache, use_cache=True)
+    return hidden[0]
+
+
+def _additive(allowed: torch.Tensor) -> torch.Tensor:
+    mask = torch.zeros(allowed.shape, dtype=torch.float32)
+    return mask.masked_fill_(~allowed, torch.finfo(torch.float32).min)[None, None]
+
+
+@torch.no_grad()
+def lower_packed(model: Any, context: Sequence[int], continuations: Sequence[Sequence[int]],
+                 depth: int, device: torch.device) -> torch.Tensor:
+    """Lower activations of a context followed by each of its continuations, packed
+    (``len(context) + sum(len(c))`` × hidden): what ``context + c`` gives at each ``c``.
+
+    Two passes: the context alone (its keys and values kept), then all continuations in one
+    row on top of it, each seeing the context and its own earlier tokens at the positions it
+    would have alone. The weights are read twice instead of once per option, and the context
+    is encoded once. The result depends on the context and the ordered continuations only;
+    it equals :func:`lower_row` of each joined sequence up to float rounding (tested).
+    """
+    from transformers import DynamicCache
+
+    n = len(context)
+    cache = DynamicCache(config=model.config)
+    causal = torch.ones((n, n), dtype=torch.bool).tril()
+    head = _pass_with_cache(model, context, range(n), _additive(causal), depth, cache, device)
+    tokens = [t for c in continuations for t in c]
+    if not tokens:
+        return head.clone()
+    positions = [n + i for c in continuations for i in range(len(c))]
+    segment = torch.tensor([j for j, c in enumerate(continuations) for _ in c])
+    own = (segment[:, None] == segment[None, :]) & torch.ones(
+        (len(tokens), len(tokens)), dtype=torch.bool).tril()
+    allowed = torch.cat([torch.ones((len(tokens), n), dtype=torch.bool), own], dim=1)
+    kv = [(layer.keys, layer.values) for layer in cache.layers[:depth]]  # type: ignore[union-attr]
+    rest = DynamicCache(ddp_cache_data=kv, config=model.config)  # concatenates into new tensors
+    tail = _pass_with_cache(model, tokens, positions, _additive(allowed), depth, rest, device)
+    return torch.cat([head, tail])
