@@ -53,6 +53,8 @@ rule values_base:
         " {params.args} --threads {threads} --out {output} 2> {log}"
 
 
+# The first judge evaluation of a family fills the shared lower-layer cache: run judges early,
+# so the examinee and human evaluations find it warm instead of filling it in parallel.
 rule values_judge:
     input:
         questionnaire=rules.questionnaire.output.jsonl,
@@ -63,6 +65,7 @@ rule values_judge:
         f"logs/values/{FAMILY}/{{century}}.log",
     benchmark:
         f"benchmarks/out/values_{FAMILY}_{{century}}.tsv"
+    priority: 10
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
