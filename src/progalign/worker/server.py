@@ -21,6 +21,7 @@ import contextlib
 import importlib
 import json
 import os
+import resource
 import signal
 import socket
 import struct
@@ -92,8 +93,10 @@ def _run_job(conn: socket.socket, expected: dict[str, Any]) -> int:
               "own process", file=sys.stderr, flush=True)
         conn.sendall(b"refuse\n")
         return 0
-    print(f"progalign worker: running progalign {' '.join(request['argv'])[:200]} in pid "
-          f"{os.getpid()}", file=sys.stderr, flush=True)
+    command = " ".join(request["argv"])[:300]
+    print(f"progalign worker: running progalign {command} in pid {os.getpid()}",
+          file=sys.stderr, flush=True)
+    log_fd = os.dup(2)  # the server's log, for the usage line after the job
     for target, fd in enumerate(fds):
         if fd != target:
             os.dup2(fd, target)
@@ -118,6 +121,10 @@ def _run_job(conn: socket.socket, expected: dict[str, Any]) -> int:
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    os.write(log_fd, (f"progalign worker: done pid {os.getpid()} rc {rc} "
+                      f"cpu_s {usage.ru_utime + usage.ru_stime:.1f} "
+                      f"max_rss_mib {usage.ru_maxrss / 1024:.0f}: {command}\n").encode())
     conn.sendall(f"rc {rc}\n".encode())
     return rc
 
