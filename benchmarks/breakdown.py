@@ -6,6 +6,11 @@ longest wall time per job from the log's start/finish stamps, and, for rules wit
 ``benchmark:`` file, summed CPU time and peak RSS from those files; then the run's wall time
 from the first start to the last finish. Snakemake's own reports give neither per-rule sums
 nor jobs without a benchmark file, hence this small parser.
+
+Jobs run by the warm worker (``resources.worker``, the default for local runs) are forked from
+it, so their ``benchmark:`` files measure only the waiting client: for those the CPU and peak
+RSS come from the worker's own per-job lines (``.snakemake/log/progalign-worker.log``, its
+newest session), summed per ``progalign`` command.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ START = re.compile(r"^(?:local)?rule (\S+):$")
 JOBID = re.compile(r"^\s+jobid: (\d+)$")
 BENCH = re.compile(r"^\s+benchmark: (\S+)$")
 FINISH = re.compile(r"^Finished jobid: (\d+) \(Rule: (\S+)\)$")
+DONE = re.compile(r"done pid \d+ rc (-?\d+) cpu_s ([\d.]+) max_rss_mib (\d+): (\S+)(?: (\S+))?")
+WORKER_LOG = Path(".snakemake/log/progalign-worker.log")
 
 
 def parse(log: Path) -> tuple[dict[str, list[float]], dict[str, list[Path]], float]:
@@ -65,6 +72,22 @@ def _bench_stats(files: list[Path]) -> tuple[float, float] | None:
     return (cpu, rss) if seen else None
 
 
+def worker_usage(log: Path = WORKER_LOG) -> dict[str, tuple[int, float, float]]:
+    """Jobs, summed CPU seconds and peak RSS (MiB) per command in the worker's newest session."""
+    if not log.exists():
+        return {}
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    starts = [i for i, line in enumerate(lines) if "serving on" in line]
+    usage: dict[str, tuple[int, float, float]] = {}
+    for line in lines[starts[-1] if starts else 0:]:
+        if m := DONE.search(line):
+            sub = m.group(5) if m.group(4) == "step" and m.group(5) else ""
+            command = f"{m.group(4)} {sub}".strip()
+            jobs, cpu, rss = usage.get(command, (0, 0.0, 0.0))
+            usage[command] = (jobs + 1, cpu + float(m.group(2)), max(rss, float(m.group(3))))
+    return usage
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log", nargs="?", type=Path, help="Snakemake log (default: newest)")
@@ -77,19 +100,30 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         log = logs[-1]
     walls, bench, total = parse(log)
+    usage = worker_usage(log.parent / WORKER_LOG.name)
     print(f"Log: `{log}`\n")
-    print("| rule | jobs | wall, summed (s) | wall per job, mean / max (s) "
-          "| CPU, summed (s) | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    extra = "" if usage else " CPU, summed (s) | peak RSS (MiB) |"
+    print(f"| rule | jobs | wall, summed (s) | wall per job, mean / max (s) |{extra}")
+    print("|---|---:|---:|---:|" + ("" if usage else "---:|---:|"))
     ordered = sorted(walls.items(), key=lambda kv: -sum(kv[1]))
     for rule, times in ordered:
-        stats = _bench_stats(bench.get(rule, []))
-        cpu, rss = (f"{stats[0]:.0f}", f"{stats[1]:.0f}") if stats else ("–", "–")
-        print(f"| {rule} | {len(times)} | {sum(times):.0f} | "
-              f"{sum(times) / len(times):.0f} / {max(times):.0f} | {cpu} | {rss} |")
+        row = f"| {rule} | {len(times)} | {sum(times):.0f} | "
+        row += f"{sum(times) / len(times):.0f} / {max(times):.0f} |"
+        if not usage:
+            stats = _bench_stats(bench.get(rule, []))
+            cpu, rss = (f"{stats[0]:.0f}", f"{stats[1]:.0f}") if stats else ("–", "–")
+            row += f" {cpu} | {rss} |"
+        print(row)
     summed = sum(sum(t) for t in walls.values())
     print(f"\nRun wall time (first job start to last job end): {total:.0f} s "
           f"({total / 60:.1f} min); job wall time summed over all jobs: {summed:.0f} s.")
+    if usage:
+        print("\nJobs run in the warm worker (their benchmark files' CPU and RSS are the "
+              "client's; these are the jobs' own, from the worker log):\n")
+        print("| progalign command | jobs | CPU, summed (s) | peak RSS (MiB) |")
+        print("|---|---:|---:|---:|")
+        for command, (jobs, cpu, rss) in sorted(usage.items(), key=lambda kv: -kv[1][1]):
+            print(f"| {command} | {jobs} | {cpu:.0f} | {rss:.0f} |")
     return 0
 
 
