@@ -172,12 +172,20 @@ def test_unknown_algorithm_is_rejected_naming_it(workdir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_same_seed_gives_byte_identical_tables_and_another_seed_changes_them(
+def test_same_seed_same_tables_with_or_without_the_worker_another_seed_changes_them(
         ci_run: tuple[Path, float], tmp_path: Path) -> None:
     first, _ = ci_run
+    # the first run's jobs ran in the warm worker; this one runs them as plain processes
+    served = (first / ".snakemake/log/progalign-worker.log").read_text(encoding="utf-8")
+    assert served.count("running progalign") >= 10 and "refused" not in served
     second = _copy_workflow(tmp_path / "same")
-    done = _snakemake(second, "--configfile", "configs/ci.yaml")
+    plain = (second / "configs/ci.yaml").read_text(encoding="utf-8").replace(
+        "  runtime: 30\n", "  runtime: 30\n  worker: false\n")
+    assert "worker: false" in plain
+    (second / "plain.yaml").write_text(plain, encoding="utf-8")
+    done = _snakemake(second, "--configfile", "plain.yaml")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not (second / ".snakemake/log/progalign-worker.log").exists()
     for name in TABLES:
         assert (second / f"results/tables/{name}.csv").read_bytes() == (
             first / f"results/tables/{name}.csv").read_bytes(), name
