@@ -103,3 +103,31 @@ def test_packed_rows_equal_one_piece_rows(tiny_model: Path) -> None:
         assert torch.allclose(got, whole[len(context):], atol=1e-10)  # float64: exact split
         offset += len(cont)
     assert torch.equal(lower_packed(model, context, conts, 2, cpu), packed)  # deterministic
+
+
+def test_concurrent_writers_of_one_entry_all_succeed(tmp_path: Path) -> None:
+    import threading
+
+    from progalign.backends.lowercache import LowerStore
+
+    store, key = LowerStore(tmp_path / "store"), (1, 2, 3)
+    value = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for _ in range(20):
+                store.put(key, value)
+        except BaseException as exc:  # collected: the test fails below, naming it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    got = store.get(key)
+    assert got is not None and torch.equal(got, value)
+    assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file()] == [
+        store._path(key).name]  # no temporary file left

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from progalign.backends.base import ContinuationScore
@@ -67,14 +67,10 @@ class LowerStore:
             return None
 
     def put(self, ids: Sequence[int], hidden: torch.Tensor) -> None:
-        """Store activations atomically."""
-        path = self._path(ids)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        save_file({"h": hidden.contiguous()}, str(tmp))
-        with open(tmp, "rb") as src, atomic_open(path, "wb") as dst:
-            dst.write(src.read())
-        tmp.unlink()
+        """Store activations atomically; concurrent writers of one entry (two jobs filling a
+        cold store) each write their own temporary file, and the last rename wins."""
+        with atomic_open(self._path(ids), "wb") as handle:
+            handle.write(save({"h": hidden.contiguous()}))
 
 
 #: Separates context and continuations in the store keys of packed rows: they never share a
