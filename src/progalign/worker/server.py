@@ -112,8 +112,10 @@ def _run_job(conn: socket.socket, expected: dict[str, Any]) -> int:
 
     try:
         code: Any = main(request["argv"])
-    except SystemExit as exc:  # argparse errors and --help
+    except SystemExit as exc:  # argparse errors and --help; a message goes to stderr as usual
         code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
     except BaseException:
         traceback.print_exc()
         code = 1
