@@ -3,8 +3,9 @@
 In the embedded family every model — historical, examinee, simulated human — is the base with
 only its top k layers trained, so the embeddings and lower layers, and their activations on
 the questionnaire, are the same in all of them. This scorer stores those activations on disk,
-keyed by a fingerprint of the lower weights and the token ids, and runs only the upper layers
-per model. A model whose lower layers differ gets another fingerprint (a cold cache, never a
+keyed by a fingerprint of the lower weights and the token ids (one packed row per prompt: its
+context and all of its options, computed context-first), and runs only the upper layers per
+model. A model whose lower layers differ gets another fingerprint (a cold cache, never a
 wrong one). Sequences are right-padded: with causal attention, padding after a token cannot
 change it, so results equal an unpadded full forward up to float rounding (tested).
 """
