@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -123,3 +124,14 @@ def questionnaire(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory)
         mp.setenv("PROGALIGN_PYPI_INDEX", DEAD_INDEX)
         return build_questionnaire("paper-2024", tmp_path_factory.mktemp("q") / "q",
                                    per_dimension=1, seed=0, progress=False)
+
+
+# 130 prompts (cyclic orders of 20 items), 4 per forward: long enough to be killed mid-way
+VALUES_ARGS = ["--permutations", "cyclic", "--batch-size", "4", "--threads", "1",
+               "--bootstrap", "50"]
+
+
+def values_cmd(model: Path, questionnaire: Path, out: Path, *extra: str) -> list[str]:
+    """A ``progalign values`` subprocess command on the offline questionnaire."""
+    return [sys.executable, "-m", "progalign.cli", "values", "--model", str(model),
+            "--questionnaire", str(questionnaire), *VALUES_ARGS, *extra, "--out", str(out)]

@@ -28,7 +28,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 import pytest
 
-from conftest import DEAD_INDEX
+from conftest import DEAD_INDEX, values_cmd
 from progalign import io as pio
 from progalign.cli import main
 from progalign.download import fetch
@@ -36,9 +36,6 @@ from progalign.errors import DownloadError
 from progalign.io import atomic_dir, read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-# 130 prompts (cyclic orders of 20 items), 4 per forward: long enough to be killed mid-way
-VALUES_ARGS = ["--permutations", "cyclic", "--batch-size", "4", "--threads", "1",
-               "--bootstrap", "50"]
 RESULT_KEYS = ("vector", "ci95", "complete", "groups", "counts", "items", "settings")
 # The Snakemake tests run the sub-DAG of the base model's value vector (seconds), not the whole
 # CI DAG (minutes): the kill, the lock and the rerun do not depend on the DAG's size.
@@ -48,11 +45,6 @@ PROGRESS = re.compile(r"\|\s*([1-9]\d*)/(\d+) \[")  # a tqdm bar past its first 
 
 # ----------------------------------------------------------------------------- fixtures
 # offline_cache, offline and questionnaire live in conftest.py (shared with test_worker.py).
-
-
-def _values_cmd(model: Path, questionnaire: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "progalign.cli", "values", "--model", str(model),
-            "--questionnaire", str(questionnaire), *VALUES_ARGS, *extra, "--out", str(out)]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +58,7 @@ def reference_values(offline_cache: Path, questionnaire: Path,
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("PROGALIGN_CACHE", str(offline_cache))
-            cmd = _values_cmd(offline_cache / "models" / "tiny-seed0", questionnaire, out)
+            cmd = values_cmd(offline_cache / "models" / "tiny-seed0", questionnaire, out)
             assert main(cmd[3:]) == 0
     finally:
         torch.set_num_threads(threads)
@@ -115,7 +107,7 @@ def test_sigkill_mid_evaluation_leaves_no_result_and_the_rerun_matches(
     results.mkdir()
     logs.mkdir()
     out = results / "v.json"
-    cmd = _values_cmd(offline_cache / "models" / "tiny-seed0", questionnaire, out)
+    cmd = values_cmd(offline_cache / "models" / "tiny-seed0", questionnaire, out)
     with open(logs / "killed.err", "w") as err:
         proc = subprocess.Popen(cmd, env=offline, stdout=subprocess.DEVNULL, stderr=err)
         _wait_for("scoring progress", _progress_in(logs / "killed.err", "scoring:"), proc)
@@ -136,7 +128,7 @@ def test_concurrent_evaluations_to_one_file_leave_one_complete_result(
     out = tmp_path / "same.json"
     model = offline_cache / "models" / "tiny-seed0"
     # different bootstrap seeds: the two complete results differ (in their intervals)
-    procs = [subprocess.Popen(_values_cmd(model, questionnaire, out, "--seed", str(seed)),
+    procs = [subprocess.Popen(values_cmd(model, questionnaire, out, "--seed", str(seed)),
                               env=offline, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True) for seed in (0, 1)]
     errors = [p.communicate(timeout=600)[1] for p in procs]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -15,12 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import values_cmd
 from progalign import worker
 from progalign.io import read_json
 from progalign.worker.identity import ENV_VAR
-
-VALUES_ARGS = ["--permutations", "cyclic", "--batch-size", "4", "--threads", "1",
-               "--bootstrap", "50"]
 
 
 @pytest.fixture()
@@ -36,11 +35,6 @@ def warm(offline: dict[str, str], tmp_path: Path) -> Iterator[tuple[dict[str, st
     assert not Path(path).exists() and ENV_VAR not in os.environ
 
 
-def _values(model: Path, questionnaire: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "progalign.cli", "values", "--model", str(model),
-            "--questionnaire", str(questionnaire), *VALUES_ARGS, "--out", str(out)]
-
-
 def _served(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if "running progalign" in line]
 
@@ -51,21 +45,30 @@ def test_a_job_in_the_worker_equals_a_plain_process(
         questionnaire: Path, tmp_path: Path) -> None:
     env, log = warm
     model = offline_cache / "models" / "tiny-seed0"
-    started = time.process_time()
-    served = subprocess.run(_values(model, questionnaire, tmp_path / "w.json"), env=env,
+    before = _children_cpu()
+    served = subprocess.run(values_cmd(model, questionnaire, tmp_path / "w.json"), env=env,
                             capture_output=True, text=True, timeout=600)
+    served_cpu = _children_cpu() - before
     assert served.returncode == 0, served.stderr[-2000:]
     assert "wrote" in served.stderr  # the job's own log lines reach the job's stderr
     assert len(_served(log)) == 1 and "refused" not in log.read_text()
-    plain = subprocess.run(_values(model, questionnaire, tmp_path / "p.json"), env=offline,
+    before = _children_cpu()
+    plain = subprocess.run(values_cmd(model, questionnaire, tmp_path / "p.json"), env=offline,
                            capture_output=True, text=True, timeout=600)
+    plain_cpu = _children_cpu() - before
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert len(_served(log)) == 1  # without the variable, no worker
     a, b = read_json(tmp_path / "w.json"), read_json(tmp_path / "p.json")
     assert set(a) == set(b)
     assert {k for k in a if a[k] != b[k]} <= {"provenance", "timings"}
     assert a["vector"] == b["vector"] and a["items"] == b["items"] and a["ci95"] == b["ci95"]
-    assert time.process_time() - started < 5  # this process only waited
+    # the served job's own process only waited: its CPU is a fraction of the plain one's
+    assert served_cpu < plain_cpu / 3, (served_cpu, plain_cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def test_exit_codes_and_errors_come_through(warm: tuple[dict[str, str], Path],
@@ -128,7 +131,7 @@ def test_killing_the_job_kills_its_worker_child(
     out = tmp_path / "v.json"
     err = tmp_path / "job.err"
     with open(err, "w") as handle:
-        job = subprocess.Popen(_values(offline_cache / "models" / "tiny-seed0", questionnaire,
+        job = subprocess.Popen(values_cmd(offline_cache / "models" / "tiny-seed0", questionnaire,
                                        out), env=env, stdout=subprocess.DEVNULL, stderr=handle)
         deadline = time.monotonic() + 300
         while "scoring" not in err.read_text() and time.monotonic() < deadline:

@@ -96,10 +96,10 @@ def _packed_rows(
     Returns:
         The rows, and how many distinct requests came from the store, out of how many.
     """
+    keys = [_request_key(tok) for tok in tokenized]
     found: dict[tuple[int, ...], torch.Tensor] = {}
     hits = 0
-    for tok in tokenized:
-        key = _request_key(tok)
+    for tok, key in zip(tokenized, keys, strict=True):
         if key in found:
             continue
         if (hit := store.get(key)) is not None:
@@ -108,7 +108,7 @@ def _packed_rows(
             hit = lower_packed(model, tok.context, tok.continuations, depth, device).to("cpu")
             store.put(key, hit)
         found[key] = hit
-    return [found[_request_key(t)] for t in tokenized], hits, len(found)
+    return [found[key] for key in keys], hits, len(found)
 
 
 def _layout(n: int, conts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:

@@ -108,7 +108,6 @@ def upper_hidden(model: Any, hidden: torch.Tensor, depth: int) -> torch.Tensor:
     return run_upper(model, hidden, depth, mask, positions)
 
 
-
 def _pass_with_cache(model: Any, tokens: Sequence[int], positions: Sequence[int],
                      mask: torch.Tensor, depth: int, cache: Any,
                      device: torch.device) -> torch.Tensor:
