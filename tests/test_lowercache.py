@@ -131,3 +131,51 @@ def test_concurrent_writers_of_one_entry_all_succeed(tmp_path: Path) -> None:
     assert got is not None and torch.equal(got, value)
     assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file()] == [
         store._path(key).name]  # no temporary file left
+
+
+SHARED = "System: answer the question below honestly and briefly. Question: which is better,"
+PREFIXED = [
+    LLRequest(f"{SHARED} A. tea or B. coffee? Answer:", (" A. tea", " B. coffee")),
+    LLRequest(f"{SHARED} A. coffee or B. tea? Answer:", (" A. coffee", " B. tea", " neither")),
+    LLRequest(f"{SHARED} walking or running? Answer:", (" walking",)),
+    LLRequest("An unrelated context", (" one", " two three")),
+]
+
+
+def test_shared_prefix_in_upper_layers_equals_full_forward(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's common prefix goes through the upper layers once; every score still equals
+    one full forward per (context, option), in float64 to 1e-9, with and without sharing."""
+    from progalign.backends import lowercache
+
+    monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
+    passes: list[int] = []
+    original = lowercache._upper_prefix
+
+    def counting(model: object, hidden: torch.Tensor, depth: int,
+                 device: torch.device) -> object:
+        passes.append(hidden.shape[0])
+        return original(model, hidden, depth, device)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lowercache, "_upper_prefix", counting)
+    shared = HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=3, dtype="float64")
+    questions = PREFIXED[:3]
+    got = [[s.logprob for s in row] for row in shared.loglikelihood(questions)]
+    contexts = [shared.tokenize_request(r).context for r in questions]
+    common = next(i for i, (a, b, c) in enumerate(zip(*contexts, strict=False))
+                  if not a == b == c)
+    assert passes == [common]  # one batch, one pass over exactly the common prefix
+    naive = [[s.logprob for s in row] for row in shared.loglikelihood_naive(questions)]
+    for row, ref in zip(got, naive, strict=True):
+        assert row == pytest.approx(ref, abs=1e-9)
+
+    # Mixed batches (with and without a long common prefix), and sharing turned off.
+    for share in (True, False):
+        passes.clear()
+        backend = HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=2,
+                            dtype="float64", share_prefix=share)
+        got = [[s.logprob for s in row] for row in backend.loglikelihood(PREFIXED)]
+        naive = [[s.logprob for s in row] for row in backend.loglikelihood_naive(PREFIXED)]
+        for row, ref in zip(got, naive, strict=True):
+            assert row == pytest.approx(ref, abs=1e-9)
+        assert bool(passes) == share

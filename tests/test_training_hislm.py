@@ -61,6 +61,26 @@ def test_top_k_training_changes_only_the_top_layer_and_is_deterministic(tiny_mod
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left
 
 
+def test_later_epochs_run_the_top_layers_only(tiny_model, tmp_path):
+    """Through ``transformers.Trainer`` (which passes ``num_items_in_batch`` down with every
+    batch) the frozen layers are computed once per block: epoch 2 and the validation passes
+    are served from the memo, none bypass it; the weights equal a run without the memo."""
+    cfg = CFG.replace(epochs=2)
+    meta = train_hislm(str(tiny_model), _records(), tmp_path / "memo", cfg)
+    stats = meta["lower_layers"]
+    assert stats["bypassed"] == 0 and stats["computed"] > 0
+    assert stats["memory"] >= stats["computed"]  # every block again in epoch 2
+    os.environ["PROGALIGN_LOWER_MEMO"] = "0"
+    try:
+        plain = train_hislm(str(tiny_model), _records(), tmp_path / "plain", cfg)
+    finally:
+        del os.environ["PROGALIGN_LOWER_MEMO"]
+    assert plain["lower_layers"] is None
+    a = load_file(tmp_path / "memo" / "model.safetensors")
+    b = load_file(tmp_path / "plain" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
 def test_config_file_rejects_unknown_keys(tmp_path: Path):
     good = tmp_path / "good.yaml"
     good.write_text("hislm:\n  epochs: 2\n  top_k_layers: 4\n")

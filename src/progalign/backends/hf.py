@@ -172,7 +172,8 @@ class HFBackend(Backend):
             fingerprint = lower_fingerprint(self.model, depth)
             self._lower_store = LowerStore(cache_dir() / "lower-activations" / fingerprint)
         return loglikelihood_lower_cached(self.model, tokenized, depth, self._lower_store,
-                                          self.device, self.batch_size, progress)
+                                          self.device, self.batch_size, progress,
+                                          share_prefix=self.share_prefix)
 
     @torch.inference_mode()
     def loglikelihood_naive(self, requests: Sequence[LLRequest]) -> list[list[ContinuationScore]]:

@@ -23,13 +23,18 @@ from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from progalign.backends.base import ContinuationScore
-from progalign.backends.kv import upcast
+from progalign.backends.kv import common_prefix, upcast
 from progalign.backends.split import _layers, lower_packed, run_upper
 from progalign.backends.tokens import Tokenized
 from progalign.errors import SettingError
 from progalign.io import atomic_open
 
 log = logging.getLogger(__name__)
+
+#: Shortest batch prefix worth a pass of its own; requests are grouped by this many opening
+#: tokens.
+_MIN_SHARED_PREFIX = 4
+_SORT_PREFIX = 48
 
 
 def lower_fingerprint(model: Any, depth: int) -> str:
@@ -38,7 +43,9 @@ def lower_fingerprint(model: Any, depth: int) -> str:
     if not 0 < depth < len(layers):
         raise SettingError(f"lower_cache_layers={depth}, but the model has {len(layers)} layers "
                            f"(use 1..{len(layers) - 1}, or null)")
-    digest = hashlib.sha256(f"{type(model).__name__}:{depth}".encode())
+    # The backbone class, not the head: a reward model (sequence classifier) made from a
+    # causal LM has the same lower layers and shares its activations.
+    digest = hashlib.sha256(f"{type(model.base_model).__name__}:{depth}".encode())
     tensors = [model.get_input_embeddings().weight,
                *(p for layer in layers[:depth] for p in layer.parameters())]
     for t in tensors:
@@ -121,10 +128,11 @@ def _layout(n: int, conts: Sequence[Sequence[int]]) -> tuple[list[int], list[int
     return positions, segments
 
 
-def _packed_mask(segments: list[list[int]], width: int, dtype: torch.dtype,
+def _packed_mask(segments: list[list[int]], width: int, prefix: int, dtype: torch.dtype,
                  device: torch.device) -> torch.Tensor:
-    """Additive mask: a token sees earlier context tokens and earlier tokens of its own
-    continuation; padding (segment -1) sees only itself."""
+    """Additive mask over ``prefix`` shared context tokens and ``width`` packed ones: a token
+    sees the shared prefix, earlier context tokens and earlier tokens of its own continuation;
+    padding (segment -1) sees only the prefix and itself."""
     seg = torch.full((len(segments), width), -1, dtype=torch.long)
     for i, row in enumerate(segments):
         seg[i, : len(row)] = torch.tensor(row)
@@ -133,53 +141,102 @@ def _packed_mask(segments: list[list[int]], width: int, dtype: torch.dtype,
     visible = (seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])
     allowed = causal & visible & (seg[:, None, :] >= 0)
     allowed |= torch.eye(width, dtype=torch.bool)[None]
+    allowed = torch.cat([torch.ones((len(segments), width, prefix), dtype=torch.bool), allowed],
+                        dim=2)
     mask = torch.zeros(allowed.shape, dtype=dtype)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask[:, None].to(device)
 
 
+def _upper_prefix(model: Any, hidden: torch.Tensor, depth: int,
+                  device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Keys and values of the upper layers on a shared prefix (its lower activations)."""
+    from transformers import DynamicCache
+
+    n = hidden.shape[0]
+    cache = DynamicCache(config=model.config)
+    mask = torch.zeros((n, n), dtype=hidden.dtype).masked_fill_(
+        ~torch.ones((n, n), dtype=torch.bool).tril(), torch.finfo(hidden.dtype).min)
+    run_upper(model, hidden[None].to(device), depth, mask[None, None].to(device),
+              torch.arange(n, device=device)[None], cache=cache)
+    return [(layer.keys, layer.values)  # type: ignore[union-attr]
+            for layer in cache.layers[depth:]]
+
+
+def _prefix_cache(model: Any, kv: list[tuple[torch.Tensor, torch.Tensor]], depth: int,
+                  batch: int) -> Any:
+    """A cache holding ``kv`` in the upper layers for every row of a batch (copied in)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    for layer, (keys, values) in zip(cache.layers[depth:], kv, strict=True):
+        layer.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1))
+    return cache
+
+
 @torch.inference_mode()
 def loglikelihood_lower_cached(
     model: Any, tokenized: Sequence[Tokenized], depth: int, store: LowerStore,
-    device: torch.device, batch_size: int, progress: bool = False,
+    device: torch.device, batch_size: int, progress: bool = False, share_prefix: bool = True,
 ) -> list[list[ContinuationScore]]:
     """Score every continuation from cached lower activations and the model's upper layers.
 
     The upper layers run once per context: the context and all of its continuations are
     packed into one row whose attention mask keeps the continuations apart (each sees the
-    context and its own earlier tokens, at the positions it would have alone).
+    context and its own earlier tokens, at the positions it would have alone). With
+    ``share_prefix``, requests are grouped by their opening tokens and the longest common
+    prefix of a batch's contexts (chat preamble, question header) goes through the upper
+    layers once; every row attends to its keys and values.
     """
     for tok in tokenized:
         if not tok.context:
             raise ValueError("lower-layer scoring needs a non-empty context")
     rows, hits, requested = _packed_rows(model, tokenized, depth, store, device)
     dtype = rows[0].dtype if rows else torch.float32
-    order = sorted(range(len(tokenized)),
-                   key=lambda i: len(tokenized[i].context)
-                   + sum(len(c) for c in tokenized[i].continuations))
+
+    def total(i: int) -> int:
+        return len(tokenized[i].context) + sum(len(c) for c in tokenized[i].continuations)
+
+    if share_prefix:  # permutations of one item stay adjacent (same prefix, same length)
+        order = sorted(range(len(tokenized)), key=lambda i: (
+            tokenized[i].context[:_SORT_PREFIX], total(i), tokenized[i].context))
+    else:
+        order = sorted(range(len(tokenized)), key=total)
     results: list[list[ContinuationScore]] = [[] for _ in tokenized]
     head = model.get_output_embeddings()
+    cached: tuple[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
     bar = tqdm(total=len(order), desc="scoring (cached lower layers)", unit="prompt",
                disable=not progress)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        packed = [(rows[i], *_layout(len(tokenized[i].context), tokenized[i].continuations))
+        prefix = common_prefix([tokenized[i].context for i in batch]) if share_prefix else ()
+        if len(prefix) < _MIN_SHARED_PREFIX:
+            prefix = ()
+        skip = len(prefix)
+        cache = None
+        if prefix:
+            if cached is None or cached[0] != prefix:
+                cached = (prefix, _upper_prefix(model, rows[batch[0]][:skip], depth, device))
+            cache = _prefix_cache(model, cached[1], depth, len(batch))
+        packed = [(rows[i][skip:], *_layout(len(tokenized[i].context), tokenized[i].continuations))
                   for i in batch]
         width = max(h.shape[0] for h, _, _ in packed)
         hidden = torch.zeros((len(batch), width, packed[0][0].shape[-1]), dtype=dtype)
         positions = torch.zeros((len(batch), width), dtype=torch.long)
         for row, (h, pos, _) in enumerate(packed):
             hidden[row, : h.shape[0]] = h
-            positions[row, : len(pos)] = torch.tensor(pos)
-        mask = _packed_mask([seg for _, _, seg in packed], width, dtype, device)
-        final = run_upper(model, hidden.to(device), depth, mask, positions.to(device))
+            positions[row, : h.shape[0]] = torch.tensor(pos[skip:])
+        mask = _packed_mask([seg[skip:] for _, _, seg in packed], width, skip, dtype, device)
+        final = run_upper(model, hidden.to(device), depth, mask, positions.to(device),
+                          cache=cache)
         for row, i in enumerate(batch):
             tok = tokenized[i]
             n, offset, where = len(tok.context), len(tok.context), []
             for cont in tok.continuations:  # each option's tokens, predicted from before them
                 where += [n - 1, *range(offset, offset + len(cont) - 1)]
                 offset += len(cont)
-            logits = upcast(head(final[row, where]))  # one projection for all the options
+            # one projection for all the options (row indices start after the shared prefix)
+            logits = upcast(head(final[row, [w - skip for w in where]]))
             targets = torch.tensor([t for c in tok.continuations for t in c], device=device)
             picked = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
             for part, cont in zip(picked.split([len(c) for c in tok.continuations]),

@@ -62,13 +62,18 @@ def _mask_and_positions(model: Any, hidden: torch.Tensor,
 
 
 def run_upper(model: Any, hidden: torch.Tensor, depth: int, mask: Any,
-              positions: torch.Tensor) -> torch.Tensor:
-    """Layers ``depth..`` and the final norm on ``hidden`` under ``mask`` (no grad mode set)."""
+              positions: torch.Tensor, cache: Any = None) -> torch.Tensor:
+    """Layers ``depth..`` and the final norm on ``hidden`` under ``mask`` (no grad mode set).
+
+    With ``cache`` (a ``DynamicCache`` whose upper layers may hold earlier keys and values,
+    which ``mask`` then covers first), the new keys and values are appended to it.
+    """
     base = model.base_model
     rotary = base.rotary_emb(hidden, position_ids=positions)
+    extra = {} if cache is None else {"cache": cache, "use_cache": True}
     for layer in _layers(model)[depth:]:
         hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary,
-                       position_ids=positions)
+                       position_ids=positions, **extra)
     return base.norm(hidden)
 
 

@@ -29,8 +29,10 @@ from progalign.backends.split import _layers, lower_row, run_upper
 
 log = logging.getLogger(__name__)
 
-#: Keyword arguments a backbone call may carry and still use the memo.
-_HARMLESS = {"return_dict", "output_attentions", "output_hidden_states"}
+#: Keyword arguments a backbone call may carry and still use the memo. ``num_items_in_batch``
+#: is the loss normaliser that ``transformers.Trainer`` passes down with every batch; the
+#: backbone never reads it.
+_HARMLESS = {"return_dict", "output_attentions", "output_hidden_states", "num_items_in_batch"}
 
 
 @dataclass
