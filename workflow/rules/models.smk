@@ -36,9 +36,17 @@ if MODELS["source"] == "train":
         params:
             base=MODELS["base"],
             recipe=MODELS["hislm_recipe"],
+        wildcard_constraints:
+            century=f"(?!{CENTURIES[0]})C0\\d\\d",
         shell:
             "progalign train-hislm --base {params.base} --corpus {input.corpus}"
             " --config {params.recipe} --out {output} > {log} 2>&1"
+
+    # Every trajectory starts from the first century's model: train it first.
+    use rule hislm as hislm_first with:
+        wildcard_constraints:
+            century=CENTURIES[0],
+        priority: 5
 
 elif MODELS["source"] == "tiny":
 

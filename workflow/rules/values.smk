@@ -31,6 +31,12 @@ VALUES_ARGS = (
 )
 
 
+# A family trained here keeps the base's bottom layers frozen, so evaluating the base model
+# fills the shared lower-layer store once, while the family trains; the judges then find it
+# warm instead of several of them filling it at the same time.
+WARM_LOWER = MODELS["source"] == "train" and bool(config["evaluation"]["lower_cache_layers"])
+
+
 rule values_base:
     input:
         questionnaire=rules.questionnaire.output.jsonl,
@@ -40,6 +46,7 @@ rule values_base:
         "logs/values/base.log",
     benchmark:
         "benchmarks/out/values_base.tsv"
+    priority: 20
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -53,12 +60,13 @@ rule values_base:
         " {params.args} --threads {threads} --out {output} 2> {log}"
 
 
-# The first judge evaluation of a family fills the shared lower-layer cache: run judges early,
-# so the examinee and human evaluations find it warm instead of filling it in parallel.
+# Judges run early (priority), so the examinee and human evaluations find the lower-layer
+# store warm.
 rule values_judge:
     input:
         questionnaire=rules.questionnaire.output.jsonl,
         model=f"{FAMILY_DIR}/{{century}}",
+        warm=rules.values_base.output if WARM_LOWER else [],
     output:
         f"results/values/{FAMILY}/{{century}}.json",
     log:

@@ -159,7 +159,7 @@ def _upper_prefix(model: Any, hidden: torch.Tensor, depth: int,
         ~torch.ones((n, n), dtype=torch.bool).tril(), torch.finfo(hidden.dtype).min)
     run_upper(model, hidden[None].to(device), depth, mask[None, None].to(device),
               torch.arange(n, device=device)[None], cache=cache)
-    return [(layer.keys, layer.values)  # type: ignore[union-attr]
+    return [(layer.keys, layer.values)  # type: ignore[union-attr,misc]
             for layer in cache.layers[depth:]]
 
 
@@ -170,7 +170,8 @@ def _prefix_cache(model: Any, kv: list[tuple[torch.Tensor, torch.Tensor]], depth
 
     cache = DynamicCache(config=model.config)
     for layer, (keys, values) in zip(cache.layers[depth:], kv, strict=True):
-        layer.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1))
+        layer.update(keys.expand(batch, -1, -1, -1),  # type: ignore[union-attr]
+                     values.expand(batch, -1, -1, -1))
     return cache
 
 

@@ -10,8 +10,9 @@ of the lower weights and the row's token ids), computes only the missing rows, a
 upper layers on them. Any other call (generation with a cache, explicit position ids, holes in
 the attention mask, ``inputs_embeds``) goes to the original forward unchanged. Padding is masked
 out and left-padded rows keep the positions the plain forward gives them, so the outputs at
-real tokens equal the plain forward up to float rounding (tested, with gradients).
-``PROGALIGN_LOWER_MEMO=0`` turns it off.
+real tokens equal the plain forward up to float rounding (tested, with gradients). A row that
+starts with a prompt whose state the memo holds (RLOO's, :mod:`progalign.training.prefill`)
+computes only its remaining tokens. ``PROGALIGN_LOWER_MEMO=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class LowerMemo:
     store: LowerStore | None = None
     max_bytes: int = 2 << 30
     memory: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict)
+    #: Prompt states (lower outputs, keys and values) for rows that extend a known prompt
+    #: (RLOO's prompts, :mod:`progalign.training.prefill`); never written to ``store``.
+    prompts: dict[tuple[int, ...], Any] = field(default_factory=dict)
     kept_bytes: int = 0
     stats: dict[str, int] = field(
         default_factory=lambda: {"memory": 0, "disk": 0, "computed": 0, "bypassed": 0})
@@ -81,18 +85,46 @@ class LowerMemo:
                 self.stats["disk"] += 1
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing:
-            for key, hidden in zip(missing, self._compute(model, missing, ids.device), strict=True):
+            for key in missing:
+                hidden, from_prompt = self._compute(model, key, ids.device)
                 found[key] = hidden
                 self._keep(key, hidden)
-                if self.store is not None:
+                # the store holds one-piece rows only, so its bits never depend on a prompt
+                if self.store is not None and not from_prompt:
                     self.store.put(key, hidden.to("cpu"))
             self.stats["computed"] += len(missing)
         return [found[k] for k in keys]
 
-    def _compute(self, model: Any, keys: list[tuple[int, ...]],
-                 device: torch.device) -> list[torch.Tensor]:
-        return [lower_row(model, tokens, self.depth, device, start)
-                for start, tokens in map(_unkey, keys)]
+    def _compute(self, model: Any, key: tuple[int, ...],
+                 device: torch.device) -> tuple[torch.Tensor, bool]:
+        """A row's lower activations, and whether they extend a known prompt."""
+        from progalign.training.prefill import extend, supported
+
+        start, tokens = _unkey(key)
+        prompt = max((p for p in self.prompts
+                      if len(p) <= len(tokens) and tuple(tokens[: len(p)]) == p),
+                     key=len, default=None) if self.prompts and supported(model) else None
+        if prompt is None:
+            return lower_row(model, tokens, self.depth, device, start), False
+        self.stats["extended"] = self.stats.get("extended", 0) + 1
+        return extend(model, self.prompts[prompt], tokens[len(prompt):], start, self.depth,
+                      device), True
+
+    def prompt_state(self, model: Any, tokens: list[int], device: torch.device) -> Any:
+        """The :class:`~progalign.training.prefill.PromptState` of ``tokens`` (kept while the
+        memory budget allows)."""
+        from progalign.training.prefill import encode_prompt
+
+        key = tuple(tokens)
+        if (state := self.prompts.get(key)) is not None:
+            return state
+        state = encode_prompt(model, tokens, self.depth, device)
+        size = sum(t.numel() * t.element_size() for kv in state.kv for t in kv)
+        size += state.hidden.numel() * state.hidden.element_size()
+        if self.kept_bytes + size <= self.max_bytes:
+            self.prompts[key] = state
+            self.kept_bytes += size
+        return state
 
 
 def _key(tokens: list[int], start: int) -> tuple[int, ...]:

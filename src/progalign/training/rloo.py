@@ -24,6 +24,7 @@ from progalign.training.preference import (
     run_stage,
     trainer_arguments,
 )
+from progalign.training.prefill import install_prefill, supported
 
 ALGORITHM = "reward model + RLOO (TRL has no PPO; deviation from the paper's PPO)"
 
@@ -105,6 +106,8 @@ def train_rloo(
         if ref_model is not None:  # TRL's own frozen copy (beta > 0)
             ref_model.requires_grad_(False)
             ctx.reuse_lower(ref_model)
+        if ctx.memo is not None and supported(ctx.model):
+            install_prefill(ctx.model, ctx.memo)  # sampling starts from the prompts' states
         return trainer
 
     digest = hashlib.sha256(json.dumps(list(prompts), ensure_ascii=False).encode()).hexdigest()
