@@ -51,6 +51,26 @@ def test_content_preferences_give_the_hand_computed_vector_in_any_order(template
     assert result["counts"]["prompts"] == expected_prompts[scheme]
 
 
+def test_question_types_can_be_limited_and_bad_selections_are_named(templates):
+    """Two of five types: 2 + 2 + 4 cyclic prompts, the same hand-computed vector (the scripted
+    model prefers contents, not templates), and only the kept types in the per-type record."""
+    from progalign.errors import SettingError
+
+    kept = ("repeat", "repeat2_fav")
+    settings = EvalSettings(scoring="texts", permutations="cyclic", bootstrap=0,
+                            question_types=kept)
+    result = evaluate(ITEMS, templates, ScriptedBackend(PREFS), settings)
+    assert result["counts"]["prompts"] == 2 + 2 + 4
+    np.testing.assert_allclose(result["vector"], _expected(), atol=1e-9)
+    assert set(result["items"][0]["p_by_type"]) == {"repeat"}
+    assert set(result["items"][2]["p_by_type"]) == {"repeat2_fav"}
+    with pytest.raises(SettingError, match=r"unknown question types \['yes_no'\]"):
+        evaluate(ITEMS, templates, ScriptedBackend(PREFS),
+                 EvalSettings(question_types=("repeat", "yes_no")))
+    with pytest.raises(SettingError, match="4-option items such as V_1"):
+        evaluate(ITEMS, templates, ScriptedBackend(PREFS), EvalSettings(question_types=("ab",)))
+
+
 class FirstShown(ScriptedBackend):
     """A position-biased model: always puts 90% on whatever is displayed first."""
 

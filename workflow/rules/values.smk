@@ -28,6 +28,10 @@ VALUES_ARGS = (
     f" --lower-cache-layers {config['evaluation']['lower_cache_layers']}"
     if config["evaluation"]["lower_cache_layers"]
     else ""
+) + (
+    f" --question-types {','.join(config['evaluation']['question_types'])}"
+    if config["evaluation"]["question_types"]
+    else ""
 )
 
 

@@ -44,12 +44,15 @@ class ValueOptions:
     dtype: str = "auto"
     threads: int | None = None
     lower_cache_layers: int | None = None
+    question_types: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, section: dict[str, Any], **overrides: Any) -> ValueOptions:
         """Build from the config's ``evaluation`` section (unknown keys are ignored)."""
         known = {k: v for k, v in section.items() if k in cls.__dataclass_fields__}
         known.update(overrides)
+        if known.get("question_types") is not None:
+            known["question_types"] = tuple(known["question_types"])
         return cls(**known)
 
 
@@ -105,6 +108,7 @@ def evaluate_model(
         permutations=options.permutations, prompt_format=options.prompt_format,  # type: ignore[arg-type]
         aggregation=options.aggregation, bootstrap=options.bootstrap, seed=options.seed,
         max_new_tokens=options.max_new_tokens, temperature=options.temperature,
+        question_types=options.question_types,
     )
     result = evaluate(chosen, templates, backend, settings, embedder=embedder)
     actions = {it.item_id: list(it.actions) for it in chosen}

@@ -34,6 +34,9 @@ def register(sub: Any) -> None:
                    help="auto: option texts for models under 1B parameters, else letters")
     e.add_argument("--permutations", default="cyclic", choices=["all", "cyclic", "identity"],
                    help="option orders: cyclic rotations (default), all (HEAD), identity")
+    e.add_argument("--question-types", type=_type_list, metavar="T1,T2",
+                   help="ask only these question types (comma-separated; default: all of ab, "
+                   "compare, repeat for two options and 4c_fav, repeat2_fav for four)")
     e.add_argument("--format", dest="prompt_format", default="chat", choices=["chat", "alpaca"])
     e.add_argument("--aggregation", default="progressgym-2024",
                    choices=["progressgym-2024", "mean"])
@@ -53,6 +56,13 @@ def register(sub: Any) -> None:
                    help="reuse cached activations of the bottom N layers (families trained "
                    "with top-k layers only; see DESIGN §8)")
     p.set_defaults(func=run)
+
+
+def _type_list(text: str) -> tuple[str, ...]:
+    types = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not types:
+        raise argparse.ArgumentTypeError("name at least one question type")
+    return types
 
 
 def _questionnaire_dir(args: argparse.Namespace, scratch: Path) -> Path:
@@ -113,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
             temperature=args.temperature, device=args.device, dtype=args.dtype,
             threads=args.threads, lower_cache_layers=args.lower_cache_layers,
+            question_types=args.question_types,
         )
         embedder = None
         if args.embedding_matcher:

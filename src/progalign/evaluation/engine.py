@@ -18,6 +18,7 @@ from progalign.evaluation.prompts import (
     Scoring,
     build_prompts,
     candidates,
+    check_question_types,
     question_types,
 )
 from progalign.evaluation.templates import Templates
@@ -41,6 +42,7 @@ class EvalSettings:
     seed: int = 0
     max_new_tokens: int = 48
     temperature: float = 0.0
+    question_types: tuple[str, ...] | None = None  # None: every upstream type
 
 
 @dataclass
@@ -136,7 +138,8 @@ def evaluate(
     probability masses instead). An item's P(action) is the mean over its valid question types.
     """
     started = time.perf_counter()
-    prompts = build_prompts(items, templates, settings.permutations)
+    check_question_types(settings.question_types, items)
+    prompts = build_prompts(items, templates, settings.permutations, settings.question_types)
     answers: list[dict[str, Any]] = []
     if settings.mode == "logprob":
         tallies = _tally_logprob(prompts, backend, templates, settings)
@@ -154,7 +157,7 @@ def evaluate(
         invalid: dict[str, int] = {}
         refusals: dict[str, int] = {}
         valid_dists = []
-        for qtype in question_types(item):
+        for qtype in question_types(item, settings.question_types):
             tally = tallies[(item.item_id, qtype)]
             dist = tally.mass / tally.valid if tally.valid else None
             by_type[qtype] = None if dist is None else [float(x) for x in dist]

@@ -9,10 +9,11 @@ HEAD defect of spec §3.3).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from progalign.errors import SettingError
 from progalign.evaluation.templates import (
     FOUR_OPTION_TYPES,
     TWO_OPTION_TYPES,
@@ -66,20 +67,44 @@ def permutations(n: int, scheme: PermutationScheme) -> list[tuple[int, ...]]:
     raise ValueError(f"unknown permutation scheme {scheme!r} (all, cyclic, identity)")
 
 
-def question_types(item: Item) -> tuple[str, ...]:
-    """Question types asked for an item (3 for two options, 2 for four)."""
-    return FOUR_OPTION_TYPES if len(item.actions) == 4 else TWO_OPTION_TYPES
+def question_types(item: Item, kept: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Question types asked for an item (3 for two options, 2 for four), or those of them in
+    ``kept`` (None: all)."""
+    types = FOUR_OPTION_TYPES if len(item.actions) == 4 else TWO_OPTION_TYPES
+    return types if kept is None else tuple(t for t in types if t in kept)
+
+
+def check_question_types(kept: Sequence[str] | None, items: Iterable[Item]) -> None:
+    """Reject unknown names, and a selection that leaves some item with no question.
+
+    Raises:
+        SettingError: naming the unknown types or the item shape left without one.
+    """
+    if kept is None:
+        return
+    known = TWO_OPTION_TYPES + FOUR_OPTION_TYPES
+    unknown = sorted(set(kept) - set(known))
+    if unknown:
+        raise SettingError(f"unknown question types {unknown} (known: {', '.join(known)})")
+    for item in items:
+        if not question_types(item, kept):
+            shape = FOUR_OPTION_TYPES if len(item.actions) == 4 else TWO_OPTION_TYPES
+            raise SettingError(f"question types {list(kept)} ask nothing of {len(item.actions)}"
+                               f"-option items such as {item.item_id} (keep one of "
+                               f"{', '.join(shape)})")
 
 
 def build_prompts(
-    items: Iterable[Item], templates: Templates, scheme: PermutationScheme = "all"
+    items: Iterable[Item], templates: Templates, scheme: PermutationScheme = "all",
+    kept_types: Sequence[str] | None = None,
 ) -> list[Prompt]:
-    """Build every (item, question type, order) prompt, in item order."""
+    """Build every (item, question type, order) prompt, in item order (question types limited
+    to ``kept_types`` unless None)."""
     prompts: list[Prompt] = []
     for item in items:
         if len(item.actions) not in (2, 4):
             raise ValueError(f"item {item.item_id}: {len(item.actions)} actions (need 2 or 4)")
-        for qtype in question_types(item):
+        for qtype in question_types(item, kept_types):
             template = templates.questions[qtype]
             for order in permutations(len(item.actions), scheme):
                 shown = tuple(item.actions[i] for i in order)
