@@ -149,15 +149,12 @@ def install_prefill(model: Any, memo: Any) -> Callable[[], None]:
     depth = memo.depth
 
     def generate(*args: Any, **kwargs: Any) -> Any:
-        ids = kwargs.get("input_ids")
-        mask = kwargs.get("attention_mask")
+        ids: torch.Tensor | None = kwargs.get("input_ids")
+        mask: torch.Tensor | None = kwargs.get("attention_mask")
         config = kwargs.get("generation_config")
-        plain = (args or ids is None or mask is None or kwargs.get("cache") is not None
-                 or kwargs.get("past_key_values") is not None
-                 or set(kwargs) - {"input_ids", "attention_mask", "generation_config"}
-                 or getattr(config, "num_return_sequences", 1) not in (None, 1)
-                 or ids.shape[1] < 2)
-        if not plain:
+        if (not args and ids is not None and mask is not None and ids.shape[1] >= 2
+                and set(kwargs) <= {"input_ids", "attention_mask", "generation_config"}
+                and getattr(config, "num_return_sequences", 1) in (None, 1)):
             rows = _left_padded(ids, mask)
             if rows is not None:
                 states = [memo.prompt_state(model, tokens, ids.device) for tokens in rows]
