@@ -114,7 +114,8 @@ def test_cached_mode_rebuilds_figures_without_model_jobs(ci_run: tuple[Path, flo
     assert plan.returncode == 0, plan.stderr[-2000:]
     planned = plan.stdout + plan.stderr
     assert "rule figures" in planned
-    for model_rule in ("values_judge", "examinee_step", "hislm", "tiny_model", "preferences"):
+    for model_rule in ("values_base", "values_judge", "examinee_step", "hislm", "tiny_model",
+                       "preferences"):
         assert f"rule {model_rule}" not in planned
     started = time.perf_counter()
     done = _snakemake(workdir, *args)
