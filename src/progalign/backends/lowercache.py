@@ -5,9 +5,10 @@ only its top k layers trained, so the embeddings and lower layers, and their act
 the questionnaire, are the same in all of them. This scorer stores those activations on disk,
 keyed by a fingerprint of the lower weights and the token ids (one packed row per prompt: its
 context and all of its options, computed context-first), and runs only the upper layers per
-model. A model whose lower layers differ gets another fingerprint (a cold cache, never a
-wrong one). Sequences are right-padded: with causal attention, padding after a token cannot
-change it, so results equal an unpadded full forward up to float rounding (tested).
+model, the longest common prefix of a batch (chat preamble, question header) once per batch.
+A model whose lower layers differ gets another fingerprint (a cold cache, never a wrong one).
+Sequences are right-padded: with causal attention, padding after a token cannot change it, so
+results equal an unpadded full forward up to float rounding (tested).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from progalign.io import atomic_open
 
 log = logging.getLogger(__name__)
 
-#: Shortest batch prefix worth a pass of its own; requests are grouped by this many opening
-#: tokens.
+#: Shortest common prefix of a batch worth an upper-layer pass of its own.
 _MIN_SHARED_PREFIX = 4
+#: Requests are grouped by this many opening tokens (then by length) to share prefixes.
 _SORT_PREFIX = 48
 
 
