@@ -138,3 +138,22 @@ def test_simple_index_resolution_and_pin_mismatch(server, tmp_path, monkeypatch)
         resolve(PinnedDist("demo-pkg", wheel, "0" * 64))
     with pytest.raises(DownloadError, match="no file"):
         resolve(PinnedDist("demo-pkg", "other.whl", SHA))
+
+
+def test_sha256_file_is_recomputed_when_the_file_changes(tmp_path: Path) -> None:
+    from progalign.io import sha256_file
+
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"first version")
+    assert sha256_file(path) == hashlib.sha256(b"first version").hexdigest()
+    assert sha256_file(path) == hashlib.sha256(b"first version").hexdigest()  # kept
+    path.write_bytes(b"second")  # other size
+    assert sha256_file(path) == hashlib.sha256(b"second").hexdigest()
+    stat = path.stat()
+    path.write_bytes(b"secont")  # same size: the modification time tells
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert sha256_file(path) == hashlib.sha256(b"secont").hexdigest()
+    replacement = tmp_path / "new.bin"
+    replacement.write_bytes(b"replaced")
+    os.replace(replacement, path)  # a new inode under the old name
+    assert sha256_file(path) == hashlib.sha256(b"replaced").hexdigest()

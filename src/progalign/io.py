@@ -157,13 +157,27 @@ def _move_dir_into_place(tmp: Path, target: Path) -> None:
         old.unlink()
 
 
+#: sha256 of files already hashed by this process, keyed by what changes when a file does.
+_FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Return the hex sha256 of a file."""
+    """Return the hex sha256 of a file.
+
+    A process hashes a file once: the digest is kept under its device, inode, size and
+    modification time (ns), so a rewritten or replaced file is hashed again. Provenance asks
+    for the same model weights several times per job (input, output, evaluation).
+    """
+    stat = os.stat(path)
+    key = (os.fspath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if (known := _FILE_DIGESTS.get(key)) is not None:
+        return known
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
-    return digest.hexdigest()
+    _FILE_DIGESTS[key] = digest.hexdigest()
+    return _FILE_DIGESTS[key]
 
 
 def sha256_bytes(data: bytes) -> str:
