@@ -146,3 +146,12 @@ def test_memo_refuses_a_model_with_other_lower_weights(tiny_model: Path):
     with pytest.raises(ValueError, match="differ from"):
         install(other, memo)
     install(model, memo)  # the model it was made for is fine
+    twin = _model(tiny_model, top_k=1)  # separately loaded, equal weights: compared, served
+    install(twin, memo)
+    # a memo that only knows the fingerprint checks by hashing
+    from progalign.backends.lowercache import lower_fingerprint
+
+    by_hash = LowerMemo(depth=3, fingerprint=lower_fingerprint(model, 3))
+    with pytest.raises(ValueError, match="differ from"):
+        install(other, by_hash)
+    install(_model(tiny_model, top_k=1), by_hash)

@@ -57,6 +57,10 @@ class LowerMemo:
     #: (RLOO's prompts, :mod:`progalign.training.prefill`); never written to ``store``.
     prompts: dict[tuple[int, ...], Any] = field(default_factory=dict)
     kept_bytes: int = 0
+    #: The frozen tensors the fingerprint was taken of: another model (reference copy, reward
+    #: model) is checked against them with ``torch.equal``, far cheaper than hashing it.
+    source: list[torch.Tensor] = field(default_factory=list)
+    source_backbone: str = ""
     stats: dict[str, int] = field(
         default_factory=lambda: {"memory": 0, "disk": 0, "computed": 0, "bypassed": 0})
 
@@ -183,7 +187,26 @@ def memo_for(model: Any, depth: int, *, disk: bool) -> LowerMemo:
         from progalign.download import cache_dir
 
         store = LowerStore(cache_dir() / "lower-activations" / fingerprint)
-    return LowerMemo(depth=depth, fingerprint=fingerprint, store=store)
+    return LowerMemo(depth=depth, fingerprint=fingerprint, store=store,
+                     source=_lower_tensors(model, depth),
+                     source_backbone=type(model.base_model).__name__)
+
+
+def _lower_tensors(model: Any, depth: int) -> list[torch.Tensor]:
+    return [model.get_input_embeddings().weight,
+            *(p for layer in _layers(model)[:depth] for p in layer.parameters())]
+
+
+def _same_lower(model: Any, memo: LowerMemo) -> bool:
+    """Whether ``model``'s bottom ``memo.depth`` layers hold the weights the memo was made for."""
+    if memo.source:
+        if type(model.base_model).__name__ != memo.source_backbone:
+            return False
+        mine = _lower_tensors(model, memo.depth)
+        return len(mine) == len(memo.source) and all(
+            a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b.to(a.device))
+            for a, b in zip(mine, memo.source, strict=True))
+    return not memo.fingerprint or lower_fingerprint(model, memo.depth) == memo.fingerprint
 
 
 def install(model: Any, memo: LowerMemo) -> Callable[[], None]:
@@ -200,7 +223,7 @@ def install(model: Any, memo: LowerMemo) -> Callable[[], None]:
     if frozen_depth(model) < memo.depth:
         raise ValueError(f"the bottom {memo.depth} layers of {type(model).__name__} are not all "
                          "frozen; their activations cannot be reused")
-    if memo.fingerprint and lower_fingerprint(model, memo.depth) != memo.fingerprint:
+    if not _same_lower(model, memo):
         raise ValueError(f"the bottom {memo.depth} layers of {type(model).__name__} differ from "
                          "those the memo was made for")
     original = base.forward
