@@ -157,3 +157,30 @@ def test_sha256_file_is_recomputed_when_the_file_changes(tmp_path: Path) -> None
     replacement.write_bytes(b"replaced")
     os.replace(replacement, path)  # a new inode under the old name
     assert sha256_file(path) == hashlib.sha256(b"replaced").hexdigest()
+
+
+def test_remembered_digests_serve_later_processes_until_the_file_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from progalign import io
+
+    monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(io, "REMEMBER_MIN_BYTES", 0)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"weights")
+    real = hashlib.sha256(b"weights").hexdigest()
+    assert io.sha256_file(path, remember=True) == real
+    [record] = (tmp_path / "cache" / "file-digests").rglob("*.json")
+    saved = json.loads(record.read_text())
+    saved["sha256"] = "0" * 64  # what a later process would read instead of hashing
+    record.write_text(json.dumps(saved))
+    io._FILE_DIGESTS.clear()  # a new process
+    assert io.sha256_file(path, remember=True) == "0" * 64
+    assert io.sha256_file(path) == "0" * 64  # same process: kept in memory
+    io._FILE_DIGESTS.clear()
+    assert io.sha256_file(path) == real  # without remember: always hashed
+    io._FILE_DIGESTS.clear()
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # "rewritten"
+    assert io.sha256_file(path, remember=True) == real

@@ -159,25 +159,52 @@ def _move_dir_into_place(tmp: Path, target: Path) -> None:
 
 #: sha256 of files already hashed by this process, keyed by what changes when a file does.
 _FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+#: Files at least this large have their digest remembered across processes when asked.
+REMEMBER_MIN_BYTES = 16 << 20
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20,
+                remember: bool = False) -> str:
     """Return the hex sha256 of a file.
 
-    A process hashes a file once: the digest is kept under its device, inode, size and
-    modification time (ns), so a rewritten or replaced file is hashed again. Provenance asks
-    for the same model weights several times per job (input, output, evaluation).
+    A process hashes a file once: the digest is kept under the file's real path, device,
+    inode, size and modification time (ns), so a rewritten or replaced file is hashed again.
+    With ``remember`` (provenance of model weights, which every job of a run reads), large
+    files' digests are also kept under that key in the cache folder (``file-digests/``) for
+    later processes; downloads are always verified by hashing.
     """
     stat = os.stat(path)
-    key = (os.fspath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    key = (os.path.realpath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if (known := _FILE_DIGESTS.get(key)) is not None:
         return known
+    record = _digest_record(key[0]) if remember and stat.st_size >= REMEMBER_MIN_BYTES else None
+    if record is not None:
+        try:
+            saved = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+        if isinstance(saved, dict) and saved.get("key") == list(key):
+            _FILE_DIGESTS[key] = str(saved["sha256"])
+            return _FILE_DIGESTS[key]
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
     _FILE_DIGESTS[key] = digest.hexdigest()
+    if record is not None:
+        try:
+            with atomic_open(record, "w") as handle:
+                json.dump({"key": list(key), "sha256": _FILE_DIGESTS[key]}, handle)
+        except OSError:  # a read-only cache only costs the next process a hash
+            pass
     return _FILE_DIGESTS[key]
+
+
+def _digest_record(real_path: str) -> Path:
+    from progalign.download import cache_dir
+
+    name = hashlib.sha256(real_path.encode()).hexdigest()
+    return cache_dir() / "file-digests" / name[:2] / f"{name}.json"
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -28,7 +28,7 @@ def model_identity(model: str) -> dict[str, Any]:
     if sum(p.stat().st_size for p in files) <= _HASH_LIMIT:
         digest = hashlib.sha256()
         for p in files:
-            digest.update(f"{p.name}:{sha256_file(p)}\n".encode())
+            digest.update(f"{p.name}:{sha256_file(p, remember=True)}\n".encode())
         record["weights_sha256"] = digest.hexdigest()
     else:
         record["weights_files"] = {p.name: p.stat().st_size for p in files}
