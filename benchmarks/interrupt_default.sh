@@ -12,7 +12,7 @@ rm -rf results/tables results/report "$run" results/scores/{follow,predict}/Life
 setsid .venv/bin/snakemake --cores all > logs/interrupt-1.log 2>&1 &
 pid=$!
 until ls -d "$run"/.step2.*.tmp > /dev/null 2>&1; do sleep 1; done
-sleep 15
+sleep 4  # a step takes 10–30 s: kill well inside it
 echo "killing Snakemake and its jobs during step 2: $(ls -A "$run" | tr '\n' ' ')"
 kill -9 -- "-$pid"
 .venv/bin/snakemake --unlock > /dev/null 2>&1
