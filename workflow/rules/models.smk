@@ -28,6 +28,8 @@ if MODELS["source"] == "train":
             f"logs/hislm/{FAMILY}/{{century}}.log",
         benchmark:
             f"benchmarks/out/hislm_{FAMILY}_{{century}}.tsv"
+        wildcard_constraints:
+            century=f"(?!{CENTURIES[0]})C0\\d\\d",
         threads: RES["threads"]
         resources:
             mem_mb=RES["mem_mb"],
@@ -36,8 +38,6 @@ if MODELS["source"] == "train":
         params:
             base=MODELS["base"],
             recipe=MODELS["hislm_recipe"],
-        wildcard_constraints:
-            century=f"(?!{CENTURIES[0]})C0\\d\\d",
         shell:
             "progalign train-hislm --base {params.base} --corpus {input.corpus}"
             " --config {params.recipe} --out {output} > {log} 2>&1"

@@ -20,25 +20,31 @@ rule questionnaire:
 
 
 VALUES_ARGS = (
-    "--backend {ev[backend]} --mode {ev[mode]} --scoring {ev[scoring]}"
-    " --permutations {ev[permutations]} --format {ev[prompt_format]}"
-    " --aggregation {ev[aggregation]} --bootstrap {ev[bootstrap]} --seed {ev[seed]}"
-    " --batch-size {ev[batch_size]}"
-).format(ev=config["evaluation"]) + (
-    f" --lower-cache-layers {config['evaluation']['lower_cache_layers']}"
-    if config["evaluation"]["lower_cache_layers"]
-    else ""
-) + (
-    f" --question-types {','.join(config['evaluation']['question_types'])}"
-    if config["evaluation"]["question_types"]
-    else ""
+    (
+        "--backend {ev[backend]} --mode {ev[mode]} --scoring {ev[scoring]}"
+        " --permutations {ev[permutations]} --format {ev[prompt_format]}"
+        " --aggregation {ev[aggregation]} --bootstrap {ev[bootstrap]} --seed {ev[seed]}"
+        " --batch-size {ev[batch_size]}"
+    ).format(ev=config["evaluation"])
+    + (
+        f" --lower-cache-layers {config['evaluation']['lower_cache_layers']}"
+        if config["evaluation"]["lower_cache_layers"]
+        else ""
+    )
+    + (
+        f" --question-types {','.join(config['evaluation']['question_types'])}"
+        if config["evaluation"]["question_types"]
+        else ""
+    )
 )
 
 
 # A family trained here keeps the base's bottom layers frozen, so evaluating the base model
 # fills the shared lower-layer store once, while the family trains; the judges then find it
 # warm instead of several of them filling it at the same time.
-WARM_LOWER = MODELS["source"] == "train" and bool(config["evaluation"]["lower_cache_layers"])
+WARM_LOWER = MODELS["source"] == "train" and bool(
+    config["evaluation"]["lower_cache_layers"]
+)
 
 
 rule values_base:
