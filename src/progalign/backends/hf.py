@@ -25,8 +25,9 @@ from tqdm.auto import tqdm
 
 from progalign.backends.base import Backend, ContinuationScore, LLRequest, PromptFormat
 from progalign.backends.kv import (
+    SORT_PREFIX,
     Tokenized,
-    common_prefix,
+    batch_prefix,
     forward_hidden,
     prefix_cache,
     upcast,
@@ -36,8 +37,6 @@ from progalign.errors import ProgalignError
 
 log = logging.getLogger(__name__)
 
-_MIN_SHARED_PREFIX = 4
-_SORT_PREFIX = 48
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -133,7 +132,7 @@ class HFBackend(Backend):
         order = sorted(
             range(len(tokenized)),
             key=lambda i: (
-                tokenized[i].context[:_SORT_PREFIX],
+                tokenized[i].context[:SORT_PREFIX],
                 len(tokenized[i].context),
                 tokenized[i].context,
             ),
@@ -144,9 +143,7 @@ class HFBackend(Backend):
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             rows = [tokenized[i] for i in batch]
-            prefix = common_prefix([r.context for r in rows]) if self.share_prefix else ()
-            if len(prefix) < _MIN_SHARED_PREFIX:
-                prefix = ()
+            prefix = batch_prefix([r.context for r in rows]) if self.share_prefix else ()
             if prefix and (cached is None or cached[0] != prefix):
                 cached = (prefix, prefix_cache(self.model, prefix, self.device))
             kv = cached[1] if prefix and cached is not None else None

@@ -37,6 +37,18 @@ def common_prefix(contexts: Sequence[Sequence[int]]) -> tuple[int, ...]:
     return tuple(first[:length])
 
 
+#: Requests are grouped by this many opening tokens (then by length) to share prefixes.
+SORT_PREFIX = 48
+#: Shortest common prefix of a batch worth encoding once.
+_MIN_SHARED_PREFIX = 4
+
+
+def batch_prefix(contexts: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """The common prefix of a batch's contexts if it is worth encoding once, else ``()``."""
+    prefix = common_prefix(contexts)
+    return prefix if len(prefix) >= _MIN_SHARED_PREFIX else ()
+
+
 def prefix_cache(model: Any, prefix: Sequence[int], device: torch.device) -> list[tuple[Any, Any]]:
     """Encode ``prefix`` once; return its per-layer (keys, values) tensors (batch size 1)."""
     ids = torch.tensor([list(prefix)], device=device)

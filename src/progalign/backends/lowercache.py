@@ -24,18 +24,14 @@ from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from progalign.backends.base import ContinuationScore
-from progalign.backends.kv import common_prefix, upcast
-from progalign.backends.split import _layers, lower_packed, run_upper
+from progalign.backends.kv import SORT_PREFIX, batch_prefix, upcast
+from progalign.backends.split import _additive, _layers, lower_packed, run_upper
 from progalign.backends.tokens import Tokenized
 from progalign.errors import SettingError
 from progalign.io import atomic_open
 
 log = logging.getLogger(__name__)
 
-#: Shortest common prefix of a batch worth an upper-layer pass of its own.
-_MIN_SHARED_PREFIX = 4
-#: Requests are grouped by this many opening tokens (then by length) to share prefixes.
-_SORT_PREFIX = 48
 
 
 def lower_fingerprint(model: Any, depth: int) -> str:
@@ -49,35 +45,11 @@ def lower_fingerprint(model: Any, depth: int) -> str:
     name = f"{type(model.base_model).__name__}:{depth}"
     tensors = [model.get_input_embeddings().weight,
                *(p for layer in layers[:depth] for p in layer.parameters())]
-    # Hashing ~100M parameters takes a while and a job asks several times for the same model,
-    # so the result is kept on the model, valid while every tensor keeps its storage and
-    # in-place version (autograd bumps it on every in-place change) and a strided sample of
-    # its elements (which catches most writes through ``.data``, unseen by autograd) is unchanged.
-    state = (name, tuple((t.data_ptr(), t._version) for t in tensors), _probe(tensors))
-    known = getattr(model, "_progalign_lower_fingerprint", None)
-    if known is not None and known[0] == state:
-        return str(known[1])
     digest = hashlib.sha256(name.encode())
-    for t in tensors:
-        digest.update(_bytes(t))
-    fingerprint = digest.hexdigest()[:32]
-    model.__dict__["_progalign_lower_fingerprint"] = (state, fingerprint)
-    return fingerprint
-
-
-def _bytes(t: torch.Tensor) -> memoryview:
-    return memoryview(t.detach().to("cpu").contiguous().view(torch.uint8).numpy())  # type: ignore[arg-type]
-
-
-def _probe(tensors: Sequence[torch.Tensor]) -> str:
-    """sha256 of 64 evenly spaced elements (all their bytes) of every tensor (cheap; not a
-    fingerprint)."""
-    digest = hashlib.sha256()
-    for t in tensors:
-        flat = t.detach().reshape(-1)
-        sample = flat[:: max(1, flat.numel() // 64)].contiguous()
-        digest.update(sample.view(torch.uint8).cpu().numpy().tobytes())
-    return digest.hexdigest()
+    for t in tensors:  # hashed in place, without a copy of ~500 MB
+        raw = t.detach().to("cpu").contiguous().view(torch.uint8).numpy()
+        digest.update(memoryview(raw))
+    return digest.hexdigest()[:32]
 
 
 class LowerStore:
@@ -182,9 +154,8 @@ def _upper_prefix(model: Any, hidden: torch.Tensor, depth: int,
 
     n = hidden.shape[0]
     cache = DynamicCache(config=model.config)
-    mask = torch.zeros((n, n), dtype=hidden.dtype).masked_fill_(
-        ~torch.ones((n, n), dtype=torch.bool).tril(), torch.finfo(hidden.dtype).min)
-    run_upper(model, hidden[None].to(device), depth, mask[None, None].to(device),
+    mask = _additive(torch.ones((n, n), dtype=torch.bool).tril()).to(device, hidden.dtype)
+    run_upper(model, hidden[None].to(device), depth, mask,
               torch.arange(n, device=device)[None], cache=cache)
     return [(layer.keys, layer.values)  # type: ignore[union-attr,misc]
             for layer in cache.layers[depth:]]
@@ -227,7 +198,7 @@ def loglikelihood_lower_cached(
 
     if share_prefix:  # permutations of one item stay adjacent (same prefix, same length)
         order = sorted(range(len(tokenized)), key=lambda i: (
-            tokenized[i].context[:_SORT_PREFIX], total(i), tokenized[i].context))
+            tokenized[i].context[:SORT_PREFIX], total(i), tokenized[i].context))
     else:
         order = sorted(range(len(tokenized)), key=total)
     results: list[list[ContinuationScore]] = [[] for _ in tokenized]
@@ -237,9 +208,7 @@ def loglikelihood_lower_cached(
                disable=not progress)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        prefix = common_prefix([tokenized[i].context for i in batch]) if share_prefix else ()
-        if len(prefix) < _MIN_SHARED_PREFIX:
-            prefix = ()
+        prefix = batch_prefix([tokenized[i].context for i in batch]) if share_prefix else ()
         skip = len(prefix)
         cache = None
         if prefix:

@@ -27,6 +27,7 @@ import torch
 
 from progalign.backends.lowercache import LowerStore, lower_fingerprint
 from progalign.backends.split import _layers, lower_row, run_upper
+from progalign.training.prefill import encode_prompt, extend, supported
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,6 @@ class LowerMemo:
     def _compute(self, model: Any, key: tuple[int, ...],
                  device: torch.device) -> tuple[torch.Tensor, bool]:
         """A row's lower activations, and whether they extend a known prompt."""
-        from progalign.training.prefill import extend, supported
-
         start, tokens = _unkey(key)
         prompt = max((p for p in self.prompts
                       if len(p) <= len(tokens) and tuple(tokens[: len(p)]) == p),
@@ -117,8 +116,6 @@ class LowerMemo:
     def prompt_state(self, model: Any, tokens: list[int], device: torch.device) -> Any:
         """The :class:`~progalign.training.prefill.PromptState` of ``tokens`` (kept while the
         memory budget allows)."""
-        from progalign.training.prefill import encode_prompt
-
         key = tuple(tokens)
         if (state := self.prompts.get(key)) is not None:
             return state
@@ -204,7 +201,8 @@ def _same_lower(model: Any, memo: LowerMemo) -> bool:
             return False
         mine = _lower_tensors(model, memo.depth)
         return len(mine) == len(memo.source) and all(
-            a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b.to(a.device))
+            a is b or (a.shape == b.shape and a.dtype == b.dtype
+                       and torch.equal(a, b.to(a.device)))
             for a, b in zip(mine, memo.source, strict=True))
     return not memo.fingerprint or lower_fingerprint(model, memo.depth) == memo.fingerprint
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from progalign.backends.split import _pass_with_cache, run_upper
+from progalign.backends.split import _additive, _pass_with_cache, run_upper
 
 
 @dataclass
@@ -42,11 +42,9 @@ def supported(model: Any) -> bool:
     return getattr(model.config, "model_type", None) == "llama"
 
 
-def _causal(n: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+def _causal(n: int, width: int) -> torch.Tensor:
     """Additive mask: query i (of the last ``n`` of ``width`` positions) sees keys ``..i``."""
-    allowed = torch.ones((n, width), dtype=torch.bool).tril(diagonal=width - n)
-    mask = torch.zeros((n, width), dtype=dtype)
-    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[None, None]
+    return _additive(torch.ones((n, width), dtype=torch.bool).tril(diagonal=width - n))
 
 
 @torch.no_grad()
@@ -57,9 +55,7 @@ def encode_prompt(model: Any, tokens: list[int], depth: int,
 
     n = len(tokens)
     cache = DynamicCache(config=model.config)
-    dtype = model.get_input_embeddings().weight.dtype
-    hidden = _pass_with_cache(model, tokens, range(n), _causal(n, n, dtype), depth, cache,
-                              device)
+    hidden = _pass_with_cache(model, tokens, range(n), _causal(n, n), depth, cache, device)
     kv = [(layer.keys, layer.values) for layer in cache.layers[:depth]]  # type: ignore[union-attr]
     return PromptState(hidden.clone(), kv)  # type: ignore[arg-type]
 
@@ -94,9 +90,8 @@ def extend(model: Any, state: PromptState, rest: list[int], start: int, depth: i
         return state.hidden
     cache = DynamicCache(ddp_cache_data=_shifted(model, state, start), config=model.config)
     positions = range(start + n, start + n + len(rest))
-    tail = _pass_with_cache(model, rest, positions, _causal(len(rest), n + len(rest),
-                                                            state.hidden.dtype),
-                            depth, cache, device)
+    tail = _pass_with_cache(model, rest, positions, _causal(len(rest), n + len(rest)), depth,
+                            cache, device)
     return torch.cat([state.hidden, tail])
 
 
