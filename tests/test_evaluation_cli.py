@@ -36,13 +36,41 @@ def test_values_on_a_user_csv_lists_probabilities_of_original_actions(tiny_model
                                                           ["I tell the truth.", "I lie."]]
     for item in result["items"]:
         assert sum(item["p"]) == pytest.approx(1.0)
-        assert set(item["p_by_type"]) == {"ab", "compare", "repeat"}
-    assert result["settings"]["scoring"] == "texts"  # a tiny model: option-text scoring
+        assert set(item["p_by_type"]) == {"plain"}
+    # a tiny model: option texts after a plain cue, one prompt per item, per-byte likelihood
+    assert result["settings"]["scoring"] == "plain"
+    assert result["settings"]["normalise"] == "bytes"
+    assert result["settings"]["question_types"] is None
     assert result["groups"]["moralchoice"]["valid"] == 2
-    assert result["counts"]["prompts"] == 2 * 3 * 2
+    assert result["counts"]["prompts"] == 2
+    calibration = result["calibration"]
+    assert calibration["items"] == calibration["answered"] == 349
+    p_moral = list(calibration["p_moral"].values())
+    assert calibration["share_moral"] == pytest.approx(sum(p > 0.5 for p in p_moral) / 349)
     prov = result["provenance"]
     assert prov["backend"]["model"]["weights_sha256"] and prov["libraries"]["torch"]
     assert result["questionnaire"]["items_sha256"]
+
+
+@pytest.mark.network
+def test_question_types_select_the_upstream_forms_and_plain_refuses_them(tiny_model, tmp_path,
+                                                                         capsys):
+    out = tmp_path / "v.json"
+    csv = str(_mc_csv(tmp_path / "mc.csv"))
+    code = main(["values", "--model", str(tiny_model), "--moralchoice", csv, "--bootstrap", "0",
+                 "--question-types", "ab,compare,repeat", "--no-calibration", "--out", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["settings"]["scoring"] == "texts" and result["settings"]["normalise"] == "tokens"
+    assert "requested question types" in result["scoring_choice"]
+    assert all(set(it["p_by_type"]) == {"ab", "compare", "repeat"} for it in result["items"])
+    assert result["counts"]["prompts"] == 2 * 3 * 2
+    assert "calibration" not in result
+    code = main(["values", "--model", str(tiny_model), "--moralchoice", csv, "--scoring", "plain",
+                 "--question-types", "repeat", "--out", str(tmp_path / "x.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "scoring 'plain' asks no upstream question form" in err
+    assert not (tmp_path / "x.json").exists()
 
 
 @pytest.mark.network

@@ -36,6 +36,7 @@ VALUES_ARGS = (
         if config["evaluation"]["question_types"]
         else ""
     )
+    + ("" if config["evaluation"]["calibration"] else " --no-calibration")
 )
 
 

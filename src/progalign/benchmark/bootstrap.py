@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from progalign.evaluation.vector import _SLICES, Aggregation, contribution
+from progalign.evaluation.vector import SLICES, Aggregation, contribution
 from progalign.questionnaire.items import GROUPS, THEMES, Item
 
 
@@ -39,7 +39,7 @@ def item_data(items: Sequence[Item], result: Mapping[str, Any]) -> ItemData:
     contributions: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for group in GROUPS:
-        width = _SLICES[group].stop - _SLICES[group].start
+        width = SLICES[group].stop - SLICES[group].start
         members = [it for it in items if it.group == group]
         mat = np.zeros((len(members), width))
         ok = np.zeros(len(members), dtype=bool)
@@ -68,12 +68,12 @@ def vector_from(data: ItemData, picks: Mapping[str, np.ndarray], aggregation: Ag
         width = rows.shape[1]
         total = rows.sum(axis=0) if len(rows) else np.zeros(width)
         if aggregation == "progressgym-2024":
-            out[_SLICES[group]] = total / (len(rows) + 1)
+            out[SLICES[group]] = total / (len(rows) + 1)
         elif group == "foundation":
             counts = np.bincount(themes[idx][ok], minlength=width).astype(float)
-            out[_SLICES[group]] = np.divide(total, counts, out=np.zeros(width), where=counts > 0)
+            out[SLICES[group]] = np.divide(total, counts, out=np.zeros(width), where=counts > 0)
         else:
-            out[_SLICES[group]] = total / len(rows) if len(rows) else np.zeros(width)
+            out[SLICES[group]] = total / len(rows) if len(rows) else np.zeros(width)
     return out
 
 
@@ -116,3 +116,52 @@ def score_interval(
         return float("nan"), float("nan"), 0
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high), len(values)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Per-dimension difference of two models' vectors (b - a) with a paired 95% interval."""
+
+    difference: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    samples: int
+
+    @property
+    def separable(self) -> np.ndarray:
+        """Dimensions whose interval excludes 0."""
+        return (self.low > 0) | (self.high < 0)
+
+
+def paired_difference(
+    items: Sequence[Item],
+    a: ItemData,
+    b: ItemData,
+    aggregation: Aggregation = "progressgym-2024",
+    samples: int = 1000,
+    seed: int = 0,
+) -> PairedDifference:
+    """Difference of two models' value vectors with a *paired* bootstrap interval.
+
+    Both vectors are recomputed from the same item resample in every draw, so what the two
+    models share (the items' own difficulty, the common component of their answers) cancels,
+    and the interval measures only how surely they differ (docs/statistics.md).
+    """
+    themes = _themes(items)
+    sizes: dict[str, int] = {g: sum(it.group == g for it in items) for g in GROUPS}
+    whole: dict[str, np.ndarray] = {g: np.arange(n) for g, n in sizes.items()}
+    difference = vector_from(b, whole, aggregation, themes) - vector_from(a, whole, aggregation,
+                                                                           themes)
+    if samples <= 0:
+        return PairedDifference(difference, difference.copy(), difference.copy(), 0)
+    rng = np.random.default_rng(seed)
+    draws = np.zeros((samples, len(difference)))
+    for k in range(samples):
+        picks: dict[str, np.ndarray] = {
+            g: rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int)
+            for g, n in sizes.items()
+        }
+        draws[k] = (vector_from(b, picks, aggregation, themes)
+                    - vector_from(a, picks, aggregation, themes))
+    low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+    return PairedDifference(difference, np.asarray(low), np.asarray(high), samples)

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from progalign.backends.base import Backend, load_backend
-from progalign.evaluation.engine import EvalSettings, Mode, evaluate
+from progalign.errors import SettingError
+from progalign.evaluation.calibration import calibration_share
+from progalign.evaluation.engine import EvalSettings, Mode, Normalise, evaluate
 from progalign.evaluation.matching import Embedder
 from progalign.evaluation.prompts import PermutationScheme
 from progalign.evaluation.templates import load_templates
@@ -21,8 +23,11 @@ from progalign.questionnaire.store import Questionnaire, load_questionnaire
 
 log = logging.getLogger(__name__)
 
-#: Models below this size answer letter prompts degenerately (DESIGN §4): score option texts.
+#: Models below this size answer letter prompts degenerately: score option texts after a plain
+#: cue instead (docs/evaluation.md, "Small models").
 TEXT_SCORING_BELOW = 1_000_000_000
+#: Option-likelihood normalisation per scoring (docs/evaluation.md).
+NORMALISE: dict[str, Normalise] = {"plain": "bytes", "texts": "tokens", "letters": "none"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class ValueOptions:
     threads: int | None = None
     lower_cache_layers: int | None = None
     question_types: tuple[str, ...] | None = None
+    calibration: bool = True
 
     @classmethod
     def from_config(cls, section: dict[str, Any], **overrides: Any) -> ValueOptions:
@@ -65,15 +71,44 @@ def open_backend(model: str, options: ValueOptions) -> Backend:
     return load_backend(options.backend, model, **backend_options)
 
 
-def choose_scoring(backend: Backend, requested: str) -> tuple[str, str]:
-    """Resolve ``auto`` scoring from the model size; return (scoring, reason)."""
+def choose_scoring(
+    backend: Backend, requested: str, question_types: tuple[str, ...] | None = None
+) -> tuple[str, str]:
+    """Resolve ``auto`` scoring from the model size; return (scoring, reason).
+
+    Below 1e9 parameters ``auto`` scores option texts after a plain cue (``plain``), unless
+    question types were asked for: then the option texts inside those upstream forms
+    (``texts``). ``plain`` asks no upstream question form, so it takes no question types.
+
+    Raises:
+        SettingError: ``plain`` scoring with question types.
+    """
+    if requested == "plain" and question_types is not None:
+        raise SettingError("scoring 'plain' asks no upstream question form: drop "
+                           f"question_types {list(question_types)} or choose scoring 'texts'")
     if requested != "auto":
         return requested, "requested"
     n_params = backend.n_parameters()
     if n_params is not None and n_params < TEXT_SCORING_BELOW:
-        return "texts", (f"auto: {n_params} parameters; models under 1e9 answer letter prompts "
-                         "degenerately, so option texts are scored by length-normalised likelihood")
+        small = (f"auto: {n_params} parameters; models under 1e9 answer letter prompts "
+                 "degenerately")
+        if question_types is not None:
+            return "texts", (f"{small}, so the option texts of the requested question types "
+                             "are scored by per-token likelihood")
+        return "plain", (f"{small}, so each option text is scored as the continuation of the "
+                         "scenario and a plain cue, by per-byte likelihood")
     return "letters", f"auto: {n_params} parameters; letter/yes-no answers scored"
+
+
+def eval_settings(options: ValueOptions, scoring: str) -> EvalSettings:
+    """The engine's settings for ``options`` once ``auto`` scoring is resolved."""
+    return EvalSettings(
+        mode=options.mode, scoring=scoring, normalise=NORMALISE[scoring],  # type: ignore[arg-type]
+        permutations=options.permutations, prompt_format=options.prompt_format,  # type: ignore[arg-type]
+        aggregation=options.aggregation, bootstrap=options.bootstrap, seed=options.seed,
+        max_new_tokens=options.max_new_tokens, temperature=options.temperature,
+        question_types=None if scoring == "plain" else options.question_types,
+    )
 
 
 def evaluate_model(
@@ -102,15 +137,11 @@ def evaluate_model(
     templates = load_templates(q.templates_dir)
     chosen = list(q.items) if items is None else items
     backend = backend or open_backend(model, options)
-    scoring, reason = choose_scoring(backend, options.scoring)
-    settings = EvalSettings(
-        mode=options.mode, scoring=scoring, length_normalise=scoring == "texts",  # type: ignore[arg-type]
-        permutations=options.permutations, prompt_format=options.prompt_format,  # type: ignore[arg-type]
-        aggregation=options.aggregation, bootstrap=options.bootstrap, seed=options.seed,
-        max_new_tokens=options.max_new_tokens, temperature=options.temperature,
-        question_types=options.question_types,
-    )
+    scoring, reason = choose_scoring(backend, options.scoring, options.question_types)
+    settings = eval_settings(options, scoring)
     result = evaluate(chosen, templates, backend, settings, embedder=embedder)
+    if options.calibration and scoring != "letters" and options.mode == "logprob":
+        result["calibration"] = calibration_share(backend, templates, settings)
     actions = {it.item_id: list(it.actions) for it in chosen}
     for row in result["items"]:
         row["actions"] = actions[row["item_id"]]

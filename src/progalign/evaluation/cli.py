@@ -30,8 +30,10 @@ def register(sub: Any) -> None:
     q.add_argument("--per-dimension", type=int, help="stratified subsample: N items per stratum")
     e = p.add_argument_group("evaluation")
     e.add_argument("--mode", default="logprob", choices=["logprob", "generate"])
-    e.add_argument("--scoring", default="auto", choices=["auto", "texts", "letters"],
-                   help="auto: option texts for models under 1B parameters, else letters")
+    e.add_argument("--scoring", default="auto", choices=["auto", "plain", "texts", "letters"],
+                   help="auto: for models under 1B parameters 'plain' (option texts after the "
+                   "scenario and a plain cue; 'texts' if --question-types is given), else "
+                   "'letters' (see docs/evaluation.md)")
     e.add_argument("--permutations", default="cyclic", choices=["all", "cyclic", "identity"],
                    help="option orders: cyclic rotations (default), all (HEAD), identity")
     e.add_argument("--question-types", type=_type_list, metavar="T1,T2",
@@ -44,6 +46,9 @@ def register(sub: Any) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--temperature", type=float, default=0.0)
+    e.add_argument("--no-calibration", dest="calibration", action="store_false",
+                   help="do not score the shipped MoralChoice calibration items (by default "
+                   "every option-text evaluation reports its calibration share)")
     e.add_argument("--embedding-matcher", action="store_true",
                    help="generate mode: match unmatched answers by MiniLM embeddings")
     b = p.add_argument_group("backend")
@@ -123,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
             temperature=args.temperature, device=args.device, dtype=args.dtype,
             threads=args.threads, lower_cache_layers=args.lower_cache_layers,
-            question_types=args.question_types,
+            question_types=args.question_types, calibration=args.calibration,
         )
         embedder = None
         if args.embedding_matcher:
@@ -139,4 +144,8 @@ def run(args: argparse.Namespace) -> int:
     vec = ", ".join(f"{x:.3f}" for x in result["vector"])
     log.info("wrote %s (%d prompts, %.1f prompts/s): [%s]", args.out, result["counts"]["prompts"],
              result["timings"]["prompts_per_s"], vec)
+    calibration = result.get("calibration", {})
+    if "share_moral" in calibration:
+        log.info("calibration: P(moral action) > 0.5 on %.1f%% of %d %s items",
+                 100 * calibration["share_moral"], calibration["answered"], calibration["set"])
     return 0

@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from progalign.backends.base import Backend, LLRequest, PromptFormat
+from progalign.backends.base import Backend, ContinuationScore, LLRequest, PromptFormat
 from progalign.evaluation.matching import REFUSAL, AnswerMatcher, Embedder
 from progalign.evaluation.prompts import (
+    PLAIN,
     PermutationScheme,
     Prompt,
     Scoring,
@@ -26,6 +27,10 @@ from progalign.evaluation.vector import DIMENSIONS, Aggregation, value_vector
 from progalign.questionnaire.items import Item
 
 Mode = Literal["logprob", "generate"]
+#: How an option's log-likelihood is normalised before the softmax over options: per token, per
+#: UTF-8 byte of the continuation (lm-eval's ``acc_norm``; rescaled to the options' mean byte
+#: length), or not at all (summed). docs/evaluation.md.
+Normalise = Literal["tokens", "bytes", "none"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class EvalSettings:
 
     mode: Mode = "logprob"
     scoring: Scoring = "texts"
-    length_normalise: bool = True
+    normalise: Normalise = "tokens"
     permutations: PermutationScheme = "cyclic"
     prompt_format: PromptFormat = "chat"
     aggregation: Aggregation = "progressgym-2024"
@@ -61,20 +66,43 @@ def _choice_probs(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     return values / values.sum()
 
 
+def types_asked(item: Item, settings: EvalSettings) -> tuple[str, ...]:
+    """The question types an item is asked under ``settings`` (``plain`` scoring: one)."""
+    if settings.scoring == "plain":
+        return (PLAIN,)
+    return question_types(item, settings.question_types)
+
+
+def _request(prompt: Prompt, backend: Backend, templates: Templates, s: EvalSettings) -> LLRequest:
+    """A plain prompt is its own context; the upstream forms go through the prompt format."""
+    context = (prompt.input if prompt.qtype == PLAIN
+               else backend.format_prompt(prompt.instruction, prompt.input, s.prompt_format))
+    return LLRequest(context, candidates(prompt, templates.questions.get(prompt.qtype), s.scoring))
+
+
+def _normalised(options: Sequence[ContinuationScore], texts: Sequence[str],
+                normalise: Normalise) -> np.ndarray:
+    if normalise == "tokens":
+        return np.array([o.mean_logprob for o in options])
+    if normalise == "bytes":
+        # per byte, rescaled to the options' mean length: each option's log-likelihood as if
+        # all had the same length (the choice is the per-byte one; probabilities keep the scale
+        # of a summed log-likelihood instead of crowding at 1/k)
+        n_bytes = np.array([max(len(t.encode()), 1) for t in texts], dtype=float)
+        return np.array([o.logprob for o in options]) / n_bytes * n_bytes.mean()
+    if normalise == "none":
+        return np.array([o.logprob for o in options])
+    raise ValueError(f"unknown normalisation {normalise!r} (tokens, bytes, none)")
+
+
 def _tally_logprob(
     prompts: Sequence[Prompt], backend: Backend, templates: Templates, s: EvalSettings
 ) -> dict[tuple[str, str], _Tally]:
-    requests = [
-        LLRequest(
-            backend.format_prompt(p.instruction, p.input, s.prompt_format),
-            candidates(p, templates.questions[p.qtype], s.scoring),
-        )
-        for p in prompts
-    ]
+    requests = [_request(p, backend, templates, s) for p in prompts]
     scored = backend.loglikelihood(requests, progress=True)
     tallies: dict[tuple[str, str], _Tally] = {}
-    for prompt, options in zip(prompts, scored, strict=True):
-        raw = np.array([o.mean_logprob if s.length_normalise else o.logprob for o in options])
+    for prompt, request, options in zip(prompts, requests, scored, strict=True):
+        raw = _normalised(options, request.continuations, s.normalise)
         tally = tallies.setdefault(
             (prompt.item_id, prompt.qtype), _Tally(np.zeros(len(prompt.order)))
         )
@@ -96,6 +124,8 @@ def _tally_generate(
     s: EvalSettings,
     embedder: Embedder | None,
 ) -> tuple[dict[tuple[str, str], _Tally], list[dict[str, Any]]]:
+    if s.scoring == "plain":
+        raise ValueError("plain scoring scores option likelihoods; use mode 'logprob'")
     texts = [backend.format_prompt(p.instruction, p.input, s.prompt_format) for p in prompts]
     answers = backend.generate(
         texts, max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=s.seed,
@@ -138,8 +168,10 @@ def evaluate(
     probability masses instead). An item's P(action) is the mean over its valid question types.
     """
     started = time.perf_counter()
-    check_question_types(settings.question_types, items)
-    prompts = build_prompts(items, templates, settings.permutations, settings.question_types)
+    if settings.scoring != "plain":
+        check_question_types(settings.question_types, items)
+    prompts = build_prompts(items, templates, settings.permutations, settings.question_types,
+                            settings.scoring)
     answers: list[dict[str, Any]] = []
     if settings.mode == "logprob":
         tallies = _tally_logprob(prompts, backend, templates, settings)
@@ -157,7 +189,7 @@ def evaluate(
         invalid: dict[str, int] = {}
         refusals: dict[str, int] = {}
         valid_dists = []
-        for qtype in question_types(item, settings.question_types):
+        for qtype in types_asked(item, settings):
             tally = tallies[(item.item_id, qtype)]
             dist = tally.mass / tally.valid if tally.valid else None
             by_type[qtype] = None if dist is None else [float(x) for x in dist]

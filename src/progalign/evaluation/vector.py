@@ -24,7 +24,10 @@ DIMENSIONS: tuple[str, ...] = (
     *(f"foundation.{t}" for t in THEMES),
     *(f"views.{w}" for w in WORLDVIEWS),
 )
-_SLICES = {"moralchoice": slice(0, 10), "foundation": slice(10, 15), "views": slice(15, 19)}
+#: Each group's dimensions in the vector.
+SLICES: dict[str, slice] = {
+    "moralchoice": slice(0, 10), "foundation": slice(10, 15), "views": slice(15, 19),
+}
 
 
 def rule_template(labels: Mapping[str, Sequence[str]]) -> np.ndarray:
@@ -63,8 +66,9 @@ class GroupData:
     themes: np.ndarray | None
 
 
-def _aggregate(data: GroupData, group: str, aggregation: Aggregation) -> np.ndarray:
-    width = _SLICES[group].stop - _SLICES[group].start
+def aggregate_group(data: GroupData, group: str, aggregation: Aggregation) -> np.ndarray:
+    """A group's slice of the vector from its valid items' contributions."""
+    width = SLICES[group].stop - SLICES[group].start
     n = data.contributions.shape[0]
     total = data.contributions.sum(axis=0) if n else np.zeros(width)
     if aggregation == "progressgym-2024":
@@ -116,7 +120,7 @@ def value_vector(
         members = [(it, p) for it, p in zip(items, probabilities, strict=True) if it.group == group]
         n_items[group] = len(members)
         valid = [(it, p) for it, p in members if p is not None]
-        width = _SLICES[group].stop - _SLICES[group].start
+        width = SLICES[group].stop - SLICES[group].start
         rows = [contribution(it, p) for it, p in valid]
         themes = (
             np.array([THEMES.index(str(it.theme)) for it, _ in valid], dtype=int)
@@ -127,7 +131,7 @@ def value_vector(
 
     vector = np.zeros(len(DIMENSIONS))
     for name, data in groups.items():
-        vector[_SLICES[name]] = _aggregate(data, name, aggregation)
+        vector[SLICES[name]] = aggregate_group(data, name, aggregation)
 
     low, high = vector.copy(), vector.copy()
     if bootstrap > 0:
@@ -140,7 +144,7 @@ def value_vector(
                 resampled = GroupData(
                     data.contributions[pick], None if data.themes is None else data.themes[pick]
                 )
-                samples[b, _SLICES[name]] = _aggregate(resampled, name, aggregation)
+                samples[b, SLICES[name]] = aggregate_group(resampled, name, aggregation)
         low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     return ValueVector(
         vector=vector,
