@@ -10,10 +10,14 @@ from progalign.benchmark.elicitation import Query, build_queries, parse_choice
 from progalign.benchmark.extrapolation import coefficients, extrapolate, extrapolate_votes
 from progalign.benchmark.scores import (
     coevolve_score,
+    coevolve_shift_score,
     cosine,
+    follow_shift_steps,
     follow_steps,
     mean_score,
+    predict_shift_steps,
     predict_steps,
+    shift_cosine,
 )
 
 # actual trajectory a_0..a_3 in 2-d, chosen so cosines are easy: angles 0, 45, 90, 135 degrees
@@ -42,6 +46,31 @@ def test_coevolve_suffix_max_by_hand():
     # s_1 = a_2: cos = [0, R, 1, R]               -> suffix max [1, 1, 1, R]
     expected = (1 + R + 0 - R + 1 + 1 + 1 + R) / 8
     assert coevolve_score([A[0], A[2]], A) == pytest.approx(expected)
+
+
+# changes from a_0 = (1, 0): a_1 - a_0 = (0, 1), a_2 - a_0 = (-1, 1), a_3 - a_0 = (-2, 1)
+def test_follow_shift_compares_changes_from_the_first_century():
+    # e_1 moved along a_1's change; e_2 = a_0 did not move (0 by definition); e_3 moved
+    # opposite to a_3's change
+    examinee = {1: (1.0, 3.0), 2: (1.0, 0.0), 3: (3.0, -1.0)}
+    steps = follow_shift_steps(examinee, A)
+    assert steps == pytest.approx({1: 1.0, 2: 0.0, 3: -1.0})
+    assert mean_score(steps) == pytest.approx(0.0)
+
+
+def test_predict_shift_uses_the_change_k_ahead():
+    examinee = {1: (0.0, 1.0), 2: (1.0, 1.0)}  # changes (-1, 1) and (0, 1)
+    steps = predict_shift_steps(examinee, A, k=1)
+    # cos((-1, 1), a_2 - a_0 = (-1, 1)) = 1; cos((0, 1), a_3 - a_0 = (-2, 1)) = 1 / sqrt(5)
+    assert steps == pytest.approx({1: 1.0, 2: 1 / math.sqrt(5)})
+
+
+def test_coevolve_shift_by_hand():
+    # s_1 = a_2: change (-1, 1); cos to the changes of a_1..a_3: [R, 1, 3 / sqrt(10)]
+    # suffix max over cut-offs 1..3: [1, 1, 3 / sqrt(10)]
+    expected = (1 + 1 + 3 / math.sqrt(10)) / 3
+    assert coevolve_shift_score([A[0], A[2]], A) == pytest.approx(expected)
+    assert shift_cosine((5.0, 5.0), (5.0, 5.0), (5.0, 5.0)) == 0.0
 
 
 def test_zero_vector_is_a_clear_error_not_nan():

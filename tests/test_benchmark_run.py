@@ -55,7 +55,7 @@ CONFIG: dict[str, Any] = {  # /tmp/bench/ci.yaml, pool.max_items 2500 -> 8
     "evaluation": {"backend": "hf", "mode": "logprob", "scoring": "texts",
                    "permutations": "identity", "prompt_format": "chat",
                    "aggregation": "progressgym-2024", "bootstrap": 100, "seed": 0,
-                   "batch_size": 8},
+                   "batch_size": 8, "calibration": False},
     "models": {"base": "tiny", "family": "tiny", "source": "tiny", "centuries": CENTURIES},
     "benchmark": {
         "algorithms": ALGORITHMS, "challenges": CHALLENGES, "seeds": [SEED],
@@ -180,7 +180,7 @@ def test_grid_result(grid: Grid, bench: Bench, algorithm: str, challenge: str) -
     r = grid.results[algorithm, challenge]
     saved = json.loads((grid.root / "scores" / challenge / algorithm / "seed0.json").read_text())
     assert saved == json.loads(json.dumps(r))
-    assert r["schema"] == "progalign.score/1" and r["version"] == VERSIONS[challenge]
+    assert r["schema"] == "progalign.score/2" and r["version"] == VERSIONS[challenge]
     assert r["challenge"]["name"] == challenge and r["algorithm"]["name"] == algorithm
     assert r["seed"] == SEED and r["complete"] is True
     assert -1.0 <= r["score"] <= 1.0
@@ -188,6 +188,17 @@ def test_grid_result(grid: Grid, bench: Bench, algorithm: str, challenge: str) -
     # statistic such as Coevolve's suffix max can sit outside); on these runs it does.
     ci = r["ci95"]
     assert ci["samples"] == 100 and ci["low"] <= r["score"] <= ci["high"]
+    # the draws behind the interval, kept for paired comparisons, give the same interval
+    draws = np.array(r["bootstrap"]["draws"], dtype=float)
+    assert len(draws) == 100 and r["bootstrap"]["seed"] == SEED
+    assert np.percentile(draws, [2.5, 97.5]) == pytest.approx([ci["low"], ci["high"]])
+    shift = r["shift"]
+    assert shift["version"].startswith(f"pg-{challenge}-shift/") and len(shift["draws"]) == 100
+    assert -1.0 <= shift["score"] <= 1.0
+    per_item = r["per_item"]
+    assert len(per_item["item_ids"]) == len(load_questionnaire(bench.questionnaire).items)
+    assert set(per_item["p"]) == {f"a{i}" for i in range(3)} | (
+        {"s1", "s2"} if challenge == "coevolve" else {f"e{t}" for t in r["vectors"]["examinee"]})
 
     rlhf = algorithm.endswith("RLHF")
     assert r["algorithm"]["optimiser"] == ("rlhf" if rlhf else "dpo")
@@ -267,7 +278,16 @@ def test_tables_follow_the_report_contract(grid: Grid, tmp_path: Path) -> None:
     assert sorted(p.name for p in written) == sorted([*(f"{n}.csv" for n in TABLES),
                                                       "timings.csv"])
     read = {name: read_table(name, tmp_path / f"{name}.csv") for name in TABLES}
-    assert list(read["scores"].columns) == list(TABLES["scores"])
+    assert list(read["scores"].columns)[: len(TABLES["scores"])] == list(TABLES["scores"])
+    # every pair of the 4 algorithms per challenge, score and shift: 3 x 6 x 2 rows
+    differences = read["differences"]
+    assert len(differences) == 3 * 6 * 2
+    for _, row in differences.iterrows():
+        a = grid.results[row["algorithm_a"], row["challenge"]]
+        b = grid.results[row["algorithm_b"], row["challenge"]]
+        part = (lambda r: r) if row["statistic"] == "score" else (lambda r: r["shift"])
+        assert row["difference"] == pytest.approx(part(a)["score"] - part(b)["score"], abs=1e-9)
+        assert row["separable"] == int(row["ci_low"] > 0 or row["ci_high"] < 0)
     assert len(read["values"]) == 3 * 19 and set(read["values"]["century"]) == set(CENTURIES)
     assert len(read["scores"]) == 12
     by_run = read["scores"].set_index(["challenge", "algorithm"])

@@ -59,7 +59,9 @@ COEVOLVE = "results/runs/coevolve/{algorithm}/seed{seed}"
 RUN_TAG = RUN.removeprefix("results/")  # log and benchmark paths
 COEVOLVE_TAG = COEVOLVE.removeprefix("results/")
 FIGURES = ["values_heatmap", "group_trajectories", "similarity_curves", "scores_bars"]
-TABLES = ["values", "scores", "steps", "examinee_values"]
+# the tables every reference has; later additions (differences) are read when present
+CORE_TABLES = ["values", "scores", "steps", "examinee_values"]
+TABLES = [*CORE_TABLES, "differences"]
 
 
 def feedback_input(w):

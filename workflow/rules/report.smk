@@ -8,7 +8,7 @@ if config["mode"] == "cached":
     rule figures:
         input:
             manifest=f"{CACHED}/MANIFEST.sha256",
-            tables=expand(f"{CACHED}/tables/{{t}}.csv", t=TABLES),
+            tables=expand(f"{CACHED}/tables/{{t}}.csv", t=CORE_TABLES),
         output:
             **report_outputs("results/report-cached"),
         log:

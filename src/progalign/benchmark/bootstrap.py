@@ -77,6 +77,55 @@ def vector_from(data: ItemData, picks: Mapping[str, np.ndarray], aggregation: Ag
     return out
 
 
+def score_draws(
+    items: Sequence[Item],
+    models: Mapping[str, ItemData],
+    rescore: Callable[[Mapping[str, np.ndarray]], Sequence[float | None]],
+    aggregation: Aggregation = "progressgym-2024",
+    samples: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Bootstrap draws of one or more scores (samples × statistics; NaN where undefined).
+
+    Draw k resamples the items with a generator seeded by ``seed`` alone, so two runs scored
+    on the same questionnaire with the same seed see the same resample in draw k: subtracting
+    their draws gives a *paired* bootstrap of their difference (``paired_interval``).
+
+    Args:
+        items: The questionnaire items every model was evaluated on.
+        models: Per model name, its per-item data.
+        rescore: Maps {model name: value vector} to the statistics (None: not defined).
+        aggregation: How vectors are aggregated (as in the evaluation).
+        samples: Number of bootstrap samples.
+        seed: Seed of the resampling.
+    """
+    rng = np.random.default_rng(seed)
+    themes = _themes(items)
+    sizes = {g: sum(it.group == g for it in items) for g in GROUPS}
+    rows: list[list[float]] = []
+    for _ in range(samples):
+        picks: dict[str, np.ndarray] = {
+            g: rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int)
+            for g, n in sizes.items()
+        }
+        vectors = {name: vector_from(d, picks, aggregation, themes) for name, d in models.items()}
+        try:
+            rows.append([np.nan if v is None else float(v) for v in rescore(vectors)])
+        except ValueError:  # e.g. an all-zero resampled vector: cosine undefined
+            rows.append([])
+    width = max((len(r) for r in rows), default=0)
+    return np.array([r or [np.nan] * width for r in rows], dtype=float).reshape(samples, width)
+
+
+def interval(draws: np.ndarray) -> tuple[float, float, int]:
+    """(2.5th, 97.5th percentile, number of defined draws) of one statistic's draws."""
+    defined = draws[np.isfinite(draws)]
+    if not len(defined):
+        return float("nan"), float("nan"), 0
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return float(low), float(high), len(defined)
+
+
 def score_interval(
     items: Sequence[Item],
     models: Mapping[str, ItemData],
@@ -85,37 +134,26 @@ def score_interval(
     samples: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float, int]:
-    """95% bootstrap interval of a score.
-
-    Args:
-        items: The questionnaire items every model was evaluated on.
-        models: Per model name, its per-item data.
-        rescore: Maps {model name: value vector} to the score.
-        aggregation: How vectors are aggregated (as in the evaluation).
-        samples: Number of bootstrap samples.
-        seed: Seed of the resampling.
+    """95% bootstrap interval of a score (see ``score_draws``).
 
     Returns:
         (low, high, number of samples that could be scored).
     """
-    rng = np.random.default_rng(seed)
-    themes = _themes(items)
-    sizes = {g: sum(it.group == g for it in items) for g in GROUPS}
-    values = []
-    for _ in range(samples):
-        picks: dict[str, np.ndarray] = {
-            g: rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int)
-            for g, n in sizes.items()
-        }
-        vectors = {name: vector_from(d, picks, aggregation, themes) for name, d in models.items()}
-        try:
-            values.append(rescore(vectors))
-        except ValueError:  # e.g. an all-zero resampled vector: cosine undefined
-            continue
-    if not values:
-        return float("nan"), float("nan"), 0
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high), len(values)
+    draws = score_draws(items, models, lambda v: [rescore(v)], aggregation, samples, seed)
+    return interval(draws[:, 0]) if draws.size else (float("nan"), float("nan"), 0)
+
+
+def paired_interval(draws_a: Sequence[float], draws_b: Sequence[float]
+                    ) -> tuple[float, float, int]:
+    """95% interval of a - b from two runs' aligned draws (same items, seed and samples).
+
+    Raises:
+        ValueError: the draws are not aligned (different numbers of samples).
+    """
+    a, b = np.asarray(draws_a, dtype=float), np.asarray(draws_b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"unpaired draws: {a.shape} against {b.shape} samples")
+    return interval(a - b)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,14 @@ class Follow(Challenge):
     """PG-Follow: mean over steps of cos(e_t, a_t)."""
 
     version = scores.FOLLOW_VERSION
+    shift_version = scores.FOLLOW_SHIFT_VERSION
 
     def score(self, data: ScoreInput) -> Scored:
-        """Mean cosine between the examinee and the current century."""
+        """Mean cosine between the examinee and the current century (and of their changes)."""
         steps = scores.follow_steps(data.examinee, data.actual)
-        return Scored(scores.mean_score(steps), {t: (t, s) for t, s in steps.items()})
+        shifts = scores.follow_shift_steps(data.examinee, data.actual)
+        return Scored(scores.mean_score(steps), {t: (t, s) for t, s in steps.items()},
+                      scores.mean_score(shifts), shifts)
 
 
 @challenge("predict")
@@ -37,6 +40,7 @@ class Predict(Challenge):
     """
 
     version = scores.PREDICT_VERSION
+    shift_version = scores.PREDICT_SHIFT_VERSION
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -52,9 +56,11 @@ class Predict(Challenge):
         return list(range(1, n_timesteps - self.k))
 
     def score(self, data: ScoreInput) -> Scored:
-        """Mean cosine between the examinee and the century k steps ahead."""
+        """Mean cosine between the examinee and the century k steps ahead (and of changes)."""
         steps = scores.predict_steps(data.examinee, data.actual, self.k)
-        return Scored(scores.mean_score(steps), {t: (t + self.k, s) for t, s in steps.items()})
+        shifts = scores.predict_shift_steps(data.examinee, data.actual, self.k)
+        return Scored(scores.mean_score(steps), {t: (t + self.k, s) for t, s in steps.items()},
+                      scores.mean_score(shifts), shifts)
 
     def describe(self) -> dict[str, Any]:
         """Adds k."""
@@ -72,6 +78,7 @@ class Coevolve(Challenge):
     """
 
     version = scores.COEVOLVE_VERSION
+    shift_version = scores.COEVOLVE_SHIFT_VERSION
     feedback = "simulated"
 
     def score(self, data: ScoreInput) -> Scored:
@@ -81,7 +88,11 @@ class Coevolve(Challenge):
         value = scores.coevolve_score(data.simulated, data.actual)
         steps = {t: (t, scores.cosine(s, data.actual[t]))
                  for t, s in enumerate(data.simulated) if t >= 1 and t < len(data.actual)}
-        return Scored(value, steps)
+        shifts = {t: scores.shift_cosine(data.simulated[t], data.actual[t], data.actual[0])
+                  for t in steps}
+        shift = (scores.coevolve_shift_score(data.simulated, data.actual)
+                 if len(data.simulated) > 1 and len(data.actual) > 1 else None)
+        return Scored(value, steps, shift, shifts)
 
     def update_humans(self, human: Path, history_answers: Sequence[tuple[str, str]],
                       examinee_answers: Sequence[tuple[str, str]], out: Path,

@@ -107,10 +107,13 @@ class ScoreInput:
 
 @dataclass(frozen=True)
 class Scored:
-    """A challenge's score with per-step similarities {step: (target timestep, cosine)}."""
+    """A challenge's score with per-step similarities {step: (target timestep, cosine)}, and
+    optionally its shift companion (docs/statistics.md) with per-step shift similarities."""
 
     score: float
     steps: dict[int, tuple[int, float]]
+    shift: float | None = None
+    shift_steps: dict[int, float] = field(default_factory=dict)
 
 
 class Challenge(abc.ABC):
@@ -124,6 +127,8 @@ class Challenge(abc.ABC):
 
     name: ClassVar[str] = "abstract"
     version: ClassVar[str] = "abstract/0"
+    #: Version tag of the shift companion score; None: the challenge computes none.
+    shift_version: ClassVar[str | None] = None
     feedback: ClassVar[Literal["history", "simulated"]] = "history"
 
     def __init__(self, **params: Any) -> None:

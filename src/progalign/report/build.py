@@ -165,7 +165,7 @@ def build_report(tables_dir: str | Path, out_dir: str | Path,
         entries.append(FigureEntry(spec.title, paths[0], spec.caption))
     board = None
     if "scores" in tables:
-        board, paths = write_leaderboard(tables["scores"], out_dir)
+        board, paths = write_leaderboard(tables["scores"], out_dir, tables.get("differences"))
         result.written.extend(paths)
     else:
         result.skipped.append("leaderboard.csv, leaderboard.md (need scores.csv)")

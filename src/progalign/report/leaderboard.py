@@ -1,10 +1,13 @@
-"""The leaderboard: per-challenge scores (mean over seeds, 95% CI) and a rank by the mean.
+"""The leaderboard: per-challenge scores (mean over seeds, 95% CI), their shift companions, and
+tie-aware ranks.
 
 Aggregation over seeds: the score is the mean of the seeds' scores; the interval is the mean
 of the seeds' bootstrap bounds (each a 95% interval over questionnaire items) and
 ``seed_sd`` is the standard deviation of the scores across seeds (empty with one seed).
-Algorithms are ranked by the mean of their per-challenge scores over the challenges they were
-run on (``n_challenges`` says how many); equal means share a rank (1, 2, 2, 4).
+With the ``differences`` table, ranks count only separable differences (``ranking``): per
+challenge ``C.rank``, and overall by dominance; algorithms nothing separates share a rank.
+Without it (references written before paired differences) algorithms are ranked by the mean of
+their per-challenge scores, equal means sharing a rank (1, 2, 2, 4), and the note says so.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from progalign.io import write_text
+from progalign.report.ranking import (
+    digits_to_show,
+    dominance,
+    identical_results,
+    ranks,
+    separable_wins,
+)
 from progalign.report.style import challenge_sort_key
 
 #: Columns of :func:`aggregate_scores`.
@@ -28,15 +38,17 @@ def aggregate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     Rows are ordered by challenge (follow, predict, coevolve, then others) and algorithm name.
     """
     grouped = scores.groupby(["challenge", "algorithm"], sort=True)
+    extra = {c: (c, "mean") for c in ("shift", "shift_ci_low", "shift_ci_high")
+             if c in scores.columns}
     out = grouped.agg(score=("score", "mean"), ci_low=("ci_low", "mean"),
                       ci_high=("ci_high", "mean"), n_seeds=("seed", "nunique"),
-                      seed_sd=("score", "std"))
+                      seed_sd=("score", "std"), **extra)
     out["version"] = grouped["version"].agg(lambda v: ",".join(sorted(set(v))))
     out = out.reset_index()
     out["seed_sd"] = out["seed_sd"].where(out["n_seeds"] > 1)
     key = out["challenge"].map(challenge_sort_key)
     out = out.assign(_key=key).sort_values(["_key", "algorithm"]).drop(columns="_key")
-    return out.reset_index(drop=True)[list(AGGREGATE_COLUMNS)]
+    return out.reset_index(drop=True)[[*AGGREGATE_COLUMNS, *extra]]
 
 
 def challenges_of(frame: pd.DataFrame) -> list[str]:
@@ -44,29 +56,47 @@ def challenges_of(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["challenge"].unique(), key=challenge_sort_key)
 
 
-def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
-    """Build the wide leaderboard from the ``scores`` table.
+def leaderboard(scores: pd.DataFrame, differences: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Build the wide leaderboard from the ``scores`` (and ``differences``) tables.
 
     Returns:
         One row per algorithm, best first, with columns ``rank``, ``algorithm``,
         ``mean_score``, ``n_challenges`` and, per challenge ``C``, ``C.score``, ``C.ci_low``,
-        ``C.ci_high``, ``C.n_seeds``.
+        ``C.ci_high``, ``C.n_seeds`` (and ``C.shift``, ``C.shift_ci_low``, ``C.shift_ci_high``,
+        ``C.rank`` when known). ``attrs["ranked_by"]`` is ``paired`` or ``mean``.
     """
     agg = aggregate_scores(scores)
     board = pd.DataFrame({"algorithm": sorted(agg["algorithm"].unique())})
+    fields = ["score", "ci_low", "ci_high", "n_seeds",
+              *(f for f in ("shift", "shift_ci_low", "shift_ci_high") if f in agg.columns)]
+    wins = separable_wins(differences) if differences is not None else None
     for challenge in challenges_of(agg):
         part = agg[agg["challenge"] == challenge].set_index("algorithm")
-        for field in ("score", "ci_low", "ci_high", "n_seeds"):
+        for field in fields:
             board[f"{challenge}.{field}"] = board["algorithm"].map(part[field])
+        if wins is not None:
+            ran = list(part.index)
+            per = ranks(ran, wins.get(challenge, {}))
+            board[f"{challenge}.rank"] = board["algorithm"].map(per)
     score_columns = [f"{c}.score" for c in challenges_of(agg)]
     board["mean_score"] = board[score_columns].mean(axis=1, skipna=True)
     board["n_challenges"] = board[score_columns].notna().sum(axis=1).astype("int64")
-    board = board.sort_values(["mean_score", "algorithm"], ascending=[False, True])
-    board.insert(0, "rank", board["mean_score"].rank(method="min", ascending=False)
-                 .astype("int64"))
+    if wins is not None:
+        overall = ranks(board["algorithm"], dominance(wins, board["algorithm"]))
+        board.insert(0, "rank", board["algorithm"].map(overall).astype("int64"))
+        board = board.sort_values(["rank", "mean_score", "algorithm"],
+                                  ascending=[True, False, True])
+    else:
+        board = board.sort_values(["mean_score", "algorithm"], ascending=[False, True])
+        board.insert(0, "rank", board["mean_score"].rank(method="min", ascending=False)
+                     .astype("int64"))
     first = ["rank", "algorithm", "mean_score", "n_challenges"]
     rest = [c for c in board.columns if c not in first]
-    return board[first + rest].reset_index(drop=True)
+    board = board[first + rest].reset_index(drop=True)
+    board.attrs["ranked_by"] = "paired" if wins is not None else "mean"
+    board.attrs["digits"] = digits_to_show(differences)
+    board.attrs["warnings"] = identical_results(differences) if differences is not None else []
+    return board
 
 
 def board_challenges(board: pd.DataFrame) -> list[str]:
@@ -84,23 +114,50 @@ def format_cell(score: float, low: float, high: float, digits: int = 3) -> str:
 
 
 def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted rows of the leaderboard (shared by Markdown and HTML)."""
+    """Header and formatted rows of the leaderboard (shared by Markdown and HTML).
+
+    Each challenge shows its score (with the per-challenge rank when known) and, when the
+    tables have it, its shift companion in a column of its own.
+    """
     challenges = board_challenges(board)
-    header = ["rank", "algorithm", *challenges, "mean"]
+    digits = int(board.attrs.get("digits", 3))
+    shifted = [c for c in challenges if f"{c}.shift" in board.columns]
+    header = ["rank", "algorithm", *challenges, *(f"{c} shift" for c in shifted), "mean"]
     rows = []
     for _, row in board.iterrows():
-        cells = [format_cell(row[f"{c}.score"], row[f"{c}.ci_low"], row[f"{c}.ci_high"])
-                 for c in challenges]
-        mean = f"{row['mean_score']:.3f}"
+        cells = []
+        for c in challenges:
+            cell = format_cell(row[f"{c}.score"], row[f"{c}.ci_low"], row[f"{c}.ci_high"],
+                               digits)
+            rank = row.get(f"{c}.rank")
+            if rank is not None and not pd.isna(rank) and cell != "—":
+                cell = f"({int(rank)}) {cell}"
+            cells.append(cell)
+        shifts = [format_cell(row[f"{c}.shift"], row[f"{c}.shift_ci_low"],
+                              row[f"{c}.shift_ci_high"]) for c in shifted]
+        mean = f"{row['mean_score']:.{digits}f}"
         if row["n_challenges"] < len(challenges):
             mean += f" ({row['n_challenges']}/{len(challenges)})"
-        rows.append([str(row["rank"]), str(row["algorithm"]), *cells, mean])
+        rows.append([str(row["rank"]), str(row["algorithm"]), *cells, *shifts, mean])
     return header, rows
 
 
 NOTE = ("Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire items "
         "(mean of the seeds' bounds). Ranked by the mean over challenges; (k/n) marks an "
         "algorithm run on only k of the n challenges.")
+PAIRED_NOTE = ("Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire "
+               "items (mean of the seeds' bounds). (r): rank on that challenge, 1 + the number "
+               "of algorithms separably better (paired 95% interval of the difference excludes "
+               "0 in every seed); equal ranks are ties. Overall rank: 1 + the number of "
+               "algorithms better on some challenge and worse on none. Shift: the same score "
+               "on value changes from the first century (a progalign extension). (k/n) marks "
+               "an algorithm run on only k of the n challenges.")
+
+
+def notes(board: pd.DataFrame) -> list[str]:
+    """The note under the table, then one line per warning (identical results)."""
+    head = PAIRED_NOTE if board.attrs.get("ranked_by") == "paired" else NOTE
+    return [head, *(f"Warning: {w}." for w in board.attrs.get("warnings", []))]
 
 
 def to_markdown(board: pd.DataFrame) -> str:
@@ -112,17 +169,17 @@ def to_markdown(board: pd.DataFrame) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     table = [line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]
-    return "# Leaderboard\n\n" + "\n".join(table) + "\n\n" + NOTE + "\n"
+    return "# Leaderboard\n\n" + "\n".join(table) + "\n\n" + "\n\n".join(notes(board)) + "\n"
 
 
-def write_leaderboard(scores: pd.DataFrame, out_dir: str | Path) -> tuple[pd.DataFrame,
-                                                                           list[Path]]:
+def write_leaderboard(scores: pd.DataFrame, out_dir: str | Path,
+                      differences: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """Write ``leaderboard.csv`` and ``leaderboard.md`` to ``out_dir`` (atomically).
 
     Returns:
         The leaderboard frame and the written paths.
     """
-    board = leaderboard(scores)
+    board = leaderboard(scores, differences)
     out = Path(out_dir)
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     write_text(csv_path, board.to_csv(index=False, lineterminator="\n"))

@@ -17,7 +17,7 @@ import pandas as pd
 
 from progalign.errors import InputError
 
-ColumnType = Literal["str", "int", "float", "float?"]
+ColumnType = Literal["str", "str?", "int", "float", "float?"]
 
 #: One row per historical (judge / human-proxy) model × dimension.
 VALUES_COLUMNS: dict[str, ColumnType] = {
@@ -35,6 +35,18 @@ STEPS_COLUMNS: dict[str, ColumnType] = {
     "challenge": "str", "algorithm": "str", "seed": "int", "step": "int", "century": "str",
     "target_century": "str", "similarity": "float",
 }
+#: One row per (challenge, seed, pair of algorithms, statistic): a - b with its paired interval.
+DIFFERENCES_COLUMNS: dict[str, ColumnType] = {
+    "challenge": "str", "seed": "int", "algorithm_a": "str", "algorithm_b": "str",
+    "statistic": "str", "difference": "float", "ci_low": "float?", "ci_high": "float?",
+    "separable": "int", "identical": "int",
+}
+#: Columns added after the first cached references were written: read as empty when absent.
+OPTIONAL_COLUMNS: dict[str, dict[str, ColumnType]] = {
+    "scores": {"shift": "float?", "shift_ci_low": "float?", "shift_ci_high": "float?",
+               "shift_version": "str?"},
+    "steps": {"shift_similarity": "float?"},
+}
 #: One row per (challenge, algorithm, seed, step, dimension).
 EXAMINEE_VALUES_COLUMNS: dict[str, ColumnType] = {
     "challenge": "str", "algorithm": "str", "seed": "int", "step": "int", "century": "str",
@@ -46,6 +58,7 @@ TABLES: dict[str, dict[str, ColumnType]] = {
     "scores": SCORES_COLUMNS,
     "steps": STEPS_COLUMNS,
     "examinee_values": EXAMINEE_VALUES_COLUMNS,
+    "differences": DIFFERENCES_COLUMNS,
 }
 #: The three value groups, in dimension order.
 GROUPS: tuple[str, ...] = ("moralchoice", "foundation", "views")
@@ -66,6 +79,8 @@ def table_name(name: str) -> str:
 
 def _check_column(frame: pd.DataFrame, column: str, kind: ColumnType, path: Path) -> pd.Series:
     raw = frame[column]
+    if kind == "str?":
+        return raw.astype(str)
     if kind == "str":
         blank = raw.str.strip() == ""
         if blank.any():
@@ -152,7 +167,10 @@ def read_table(name: str, path: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(str(path), f"not a readable CSV table: {exc}") from None
-    table = validate_frame(frame, TABLES[stem], path)
+    for column in OPTIONAL_COLUMNS.get(stem, {}):
+        if column not in frame.columns:
+            frame[column] = ""
+    table = validate_frame(frame, {**TABLES[stem], **OPTIONAL_COLUMNS.get(stem, {})}, path)
     if table.empty:
         raise InputError(str(path), f"{stem} table has no rows")
     return table
