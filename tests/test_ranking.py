@@ -63,7 +63,11 @@ def test_leaderboard_shows_ties_enough_digits_and_identical_results():
             "tell them apart.") in text
 
 
-def test_without_differences_the_mean_ranks_and_says_so():
+def test_without_differences_only_non_overlapping_intervals_rank_and_the_note_says_so():
+    # follow: A and C [0.8901, 0.9101] overlap B [0.8891, 0.9091]; predict: all overlap
     board = leaderboard(SCORES)
-    assert board.attrs["ranked_by"] == "mean" and "follow.rank" not in board.columns
-    assert "Ranked by the mean over challenges" in to_markdown(board)
+    assert board.attrs["ranked_by"] == "intervals" and board["rank"].tolist() == [1, 1, 1]
+    assert "their own 95% intervals do not overlap" in to_markdown(board)
+    apart = SCORES.assign(ci_low=SCORES["score"] - 1e-5, ci_high=SCORES["score"] + 1e-5)
+    board = leaderboard(apart)  # now follow separates A, C above B; predict A, C above B
+    assert board.set_index("algorithm")["rank"].to_dict() == {"A": 1, "C": 1, "B": 3}

@@ -14,8 +14,6 @@ from progalign.cli import main
 from progalign.errors import InputError
 from progalign.evaluation.vector import DIMENSIONS
 from progalign.report.build import FIGURES, build_report
-from progalign.report.figures_bench import score_limits
-from progalign.report.figures_values import normalise_rows
 from progalign.report.leaderboard import aggregate_scores, leaderboard, to_markdown
 from progalign.report.manifest import verify_manifest, write_manifest
 from progalign.report.tables import read_table
@@ -121,24 +119,21 @@ def test_leaderboard_by_hand() -> None:
     assert a_follow["n_seeds"] == 2 and a_follow["seed_sd"] == pytest.approx(np.sqrt(0.03125))
     board = leaderboard(_scores())
     assert board["algorithm"].tolist() == ["A", "B", "C"]
-    assert board["rank"].tolist() == [1, 1, 3]  # A: (0.75+0.5)/2, B: (0.5+0.75+0.625)/3
+    # no paired draws here: separable = non-overlapping intervals. A's and B's intervals lie
+    # above C's on predict-k1 (A's also on follow) and nobody's above A's or B's: 1, 1, 3
+    assert board["rank"].tolist() == [1, 1, 3]
+    assert board.attrs["ranked_by"] == "intervals"
+    assert board["follow.rank"].tolist() == [1, 1, 2]
+    assert board["predict-k1.rank"].tolist() == [1, 1, 3]
     assert board["mean_score"].tolist() == [0.625, 0.625, 0.25]
     assert board["n_challenges"].tolist() == [2, 3, 3]
     lines = to_markdown(board).splitlines()
     assert lines[2] == "| rank | algorithm | follow | predict-k1 | coevolve | mean |"
-    assert lines[4] == ("| 1 | A | 0.750 [0.688, 0.812] | 0.500 [0.375, 0.625] | — "
+    assert lines[4] == ("| 1 | A | (1) 0.750 [0.688, 0.812] | (1) 0.500 [0.375, 0.625] | — "
                         "| 0.625 (2/3) |")
-    assert lines[5] == "| 1 | B | 0.500 [0.250, 0.750] | 0.750 [0.500, 1.000] | 0.625 | 0.625 |"
-    assert lines[6].startswith("| 3 | C | 0.250 [0.250, 0.250] |")
-
-
-def test_normalise_rows_and_limits() -> None:
-    norm = normalise_rows(np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0], [0.0, NAN, 4.0]]))
-    np.testing.assert_allclose(norm[:2], [[0, 0.5, 1], [0.5, 0.5, 0.5]])
-    assert norm[2, 0] == 0 and norm[2, 2] == 1 and np.isnan(norm[2, 1])
-    bottom, top, zoomed = score_limits(np.array([0.93, 0.95]))
-    assert zoomed and bottom == pytest.approx(0.91) and top > 0.95
-    assert score_limits(np.array([-0.2, 0.9]))[:1] == (pytest.approx(-0.255),)
+    assert lines[5] == ("| 1 | B | (1) 0.500 [0.250, 0.750] | (1) 0.750 [0.500, 1.000] "
+                        "| (1) 0.625 | 0.625 |")
+    assert lines[6].startswith("| 3 | C | (2) 0.250 [0.250, 0.250] |")
 
 
 def test_figures_written_and_readable(built: tuple[Path, Path]) -> None:
@@ -174,7 +169,7 @@ def test_rerun_is_byte_identical(built: tuple[Path, Path], tmp_path: Path) -> No
     first = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     second = sorted(p.relative_to(tmp_path / "again")
                     for p in (tmp_path / "again").rglob("*") if p.is_file())
-    assert first == second and len(first) == 2 * len(FIGURES) + 3
+    assert first == second and len(first) == 2 * len(FIGURES) + 4  # + leaderboards, trends
     for rel in first:
         assert (out / rel).read_bytes() == (tmp_path / "again" / rel).read_bytes(), rel
 

@@ -58,7 +58,13 @@ RUN = "results/runs/{traj}/{algorithm}/seed{seed}"
 COEVOLVE = "results/runs/coevolve/{algorithm}/seed{seed}"
 RUN_TAG = RUN.removeprefix("results/")  # log and benchmark paths
 COEVOLVE_TAG = COEVOLVE.removeprefix("results/")
-FIGURES = ["values_heatmap", "group_trajectories", "similarity_curves", "scores_bars"]
+FIGURES = [
+    "values_heatmap",
+    "group_trajectories",
+    "value_trends",
+    "similarity_curves",
+    "scores_bars",
+]
 # the tables every reference has; later additions (differences) are read when present
 CORE_TABLES = ["values", "scores", "steps", "examinee_values"]
 TABLES = [*CORE_TABLES, "differences"]
@@ -127,6 +133,7 @@ def report_outputs(out):
         **figures,
         svg=expand(f"{out}/figures/{{f}}.svg", f=FIGURES),
         csv=f"{out}/leaderboard.csv",
+        trends=f"{out}/trends.csv",
         md=f"{out}/leaderboard.md",
         html=report(
             f"{out}/leaderboard.html",

@@ -18,11 +18,12 @@ import pandas as pd
 from progalign.errors import InputError
 from progalign.io import sha256_file
 from progalign.report.figures_bench import scores_bars, similarity_curves
-from progalign.report.figures_values import group_trajectories, values_heatmap
+from progalign.report.figures_values import group_trajectories, value_trends, values_heatmap
 from progalign.report.html import FigureEntry, write_html
 from progalign.report.leaderboard import write_leaderboard
 from progalign.report.style import colour_map
 from progalign.report.tables import TABLES, find_tables, read_table, table_name
+from progalign.report.trends import write_trends
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,9 @@ FIGURES: tuple[FigureSpec, ...] = (
         "values_heatmap", "values", "Value vectors of the historical models",
         "The 19-dimensional value vector of every historical (judge / human-proxy) model: "
         "dimensions in rows (MoralChoice rules, Moral Foundations and worldviews, separated by "
-        "white lines), centuries in columns. Colours are normalised per dimension (each row's "
-        "lowest value darkest, its highest brightest), so the drift of every dimension over "
-        "time is visible whatever its scale; the numbers in the cells are the raw values."),
+        "white lines), centuries in columns. One colour scale for every cell, so a dimension "
+        "that barely changes over the centuries looks uniform; the numbers in the cells are the "
+        "values."),
     FigureSpec(
         "group_trajectories", "values", "Value trajectories by group",
         "One panel per value group: each dimension of the historical models' value vectors "
@@ -52,23 +53,31 @@ FIGURES: tuple[FigureSpec, ...] = (
         "items). Centuries sit on a true time axis, so a century without a model is a gap "
         "between ticks, not hidden."),
     FigureSpec(
+        "value_trends", "values", "Trends over the centuries",
+        "Per value dimension, the slope of a straight line fitted through the historical "
+        "models' values against the century (value change per century), with its 95% "
+        "interval; filled dots have p < 0.05. The table trends.csv beside the figures also "
+        "holds the quadratic fit and its F-test."),
+    FigureSpec(
         "similarity_curves", "steps", "Examinee-judge similarity per step",
-        "One panel per challenge: cosine similarity between the examinee's (for PG-Coevolve: "
-        "the simulated human's) and the judge's value vectors at each step, per algorithm "
-        "(mean over seeds; the band is the range over seeds when there are several). Tick "
-        "labels give the step and the judge's century, and for PG-Predict the century the "
-        "examinee is compared to after an arrow."),
+        "One panel per challenge, each with its own y axis: cosine similarity between the "
+        "examinee's (for PG-Coevolve: the simulated human's) and the judge's value vectors at "
+        "each step, per algorithm (mean over seeds; the band is the range over seeds when "
+        "there are several). Algorithms whose curves are identical are drawn once and named "
+        "together. Tick labels give the step and the judge's century, and for PG-Predict the "
+        "century the examinee is compared to after an arrow."),
     FigureSpec(
         "scores_bars", "scores", "Benchmark scores",
-        "Benchmark score of each algorithm (bars, mean over seeds) grouped by challenge, with "
-        "95% bootstrap confidence intervals over questionnaire items as error bars (the mean of "
-        "the seeds' bounds); dots are single seeds when there are several. Higher is better. "
-        "When all scores lie close together the y axis is zoomed, and its label says where it "
-        "starts."),
+        "Benchmark score of each algorithm per challenge: a dot for the mean over seeds and "
+        "whiskers for the 95% bootstrap interval over questionnaire items (the mean of the "
+        "seeds' bounds); small black dots are single seeds when there are several. Every panel "
+        "has its own y axis. A second row shows the shift scores (the same scores on value "
+        "changes from the first century) when the tables hold them. Higher is better."),
 )
 _DRAW: dict[str, Callable[..., list[Path]]] = {
     "values_heatmap": values_heatmap,
     "group_trajectories": group_trajectories,
+    "value_trends": value_trends,
     "similarity_curves": similarity_curves,
     "scores_bars": scores_bars,
 }
@@ -163,6 +172,8 @@ def build_report(tables_dir: str | Path, out_dir: str | Path,
         paths = _DRAW[spec.name](tables[spec.table], out_dir / "figures", **kwargs)
         result.written.extend(paths)
         entries.append(FigureEntry(spec.title, paths[0], spec.caption))
+    if "values" in tables:
+        result.written.append(write_trends(tables["values"], out_dir)[1])
     board = None
     if "scores" in tables:
         board, paths = write_leaderboard(tables["scores"], out_dir, tables.get("differences"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,14 +38,32 @@ def _step_labels(table: pd.DataFrame) -> tuple[list[int], list[str], bool]:
 
 
 def _similarity_panel(ax: Axes, table: pd.DataFrame, colours: Mapping[str, str]) -> None:
-    for i, algorithm in enumerate(sorted(table["algorithm"].unique())):
+    # curves closer than 0.5% of the panel's span cannot be told apart on it: draw them once,
+    # named together ("identical" when exactly equal, else "coincide")
+    tolerance = 0.005 * max(float(np.ptp(table["similarity"].to_numpy(dtype=float))), 1e-15)
+    curves: list[tuple[list[str], pd.DataFrame, bool]] = []
+    for algorithm in sorted(table["algorithm"].unique()):
         rows = table[table["algorithm"] == algorithm]
         per_seed = rows.pivot_table(index="step", columns="seed", values="similarity",
                                     aggfunc="mean").sort_index()
+        for k, (names, other, exact) in enumerate(curves):
+            if other.shape != per_seed.shape or not (other.index == per_seed.index).all():
+                continue
+            gap = float(np.abs(other.to_numpy() - per_seed.to_numpy()).max())
+            if gap <= tolerance:
+                names.append(algorithm)
+                curves[k] = (names, other, exact and gap == 0)
+                break
+        else:
+            curves.append(([algorithm], per_seed, True))
+    for i, (names, per_seed, exact) in enumerate(curves):
         mean = per_seed.mean(axis=1)
         n_seeds = per_seed.shape[1]
-        label = algorithm if n_seeds == 1 else f"{algorithm} (mean of {n_seeds} seeds)"
-        colour = colours.get(algorithm, "#000000")
+        together = " (identical)" if exact else " (coincide)"
+        label = " = ".join(names) + (together if len(names) > 1 else "")
+        if n_seeds > 1:
+            label += f" (mean of {n_seeds} seeds)"
+        colour = colours.get(names[0], "#000000")
         ax.plot(mean.index, mean.to_numpy(), color=colour, marker=MARKERS[i % len(MARKERS)],
                 markersize=4, linewidth=1.6, label=label)
         if n_seeds > 1:
@@ -60,8 +77,10 @@ def similarity_curves(steps: pd.DataFrame, out_dir: str | Path,
     """Per challenge a panel: cosine similarity of examinee and judge against the step.
 
     Each algorithm's curve is the mean over seeds; with more than one seed the band shows the
-    range (min–max) over seeds. Tick labels give the step, the judge's century and, where the
-    examinee is compared to another century (PG-Predict), the target century after an arrow.
+    range (min–max) over seeds. Every panel has its own y axis; algorithms whose curves are
+    identical are drawn once and named together ("A = B (identical)"). Tick labels give the
+    step, the judge's century and, where the examinee is compared to another century
+    (PG-Predict), the target century after an arrow.
 
     Args:
         steps: The validated ``steps`` table.
@@ -78,10 +97,11 @@ def similarity_curves(steps: pd.DataFrame, out_dir: str | Path,
     nrows = math.ceil(len(challenges) / ncols)
     with report_style():
         fig = new_figure(4.6 * ncols, 3.6 * nrows + 1.0)
-        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()  # own y axis per panel
         for ax, challenge in zip(axes, challenges, strict=False):
             table = steps[steps["challenge"] == challenge]
             _similarity_panel(ax, table, colours)
+            ax.ticklabel_format(axis="y", useOffset=False)
             ticks, labels, shifted = _step_labels(table)
             ax.set_xticks(ticks, labels, fontsize=8)
             ax.set_xlabel("step / judge century" + (" → compared-to century" if shifted else ""))
@@ -103,84 +123,51 @@ def similarity_curves(steps: pd.DataFrame, out_dir: str | Path,
         return save_figure(fig, out_dir, name)
 
 
-def score_limits(values: np.ndarray) -> tuple[float, float, bool]:
-    """The y range for the score bars: ``(bottom, top, zoomed)``.
-
-    Scores are cosines that often all lie within a few hundredths of each other near 1; on an
-    axis from 0 their differences would be invisible. When every value is positive and their
-    spread is under a quarter of the largest, the axis is zoomed to a rounded value below the
-    smallest (``zoomed`` is True and the figure says so); otherwise it includes 0.
-    """
-    finite = values[np.isfinite(values)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    span = max(high - low, 1e-3)
-    if low > 0 and span < 0.25 * high:
-        step = 10.0 ** math.floor(math.log10(span))
-        bottom = max(0.0, math.floor((low - 0.6 * span) / step) * step)
-        return round(bottom, 10), high + 0.5 * span, True
-    bottom = min(0.0, low - 0.05 * span)
-    return bottom, high + 0.18 * (high - bottom), False
-
-
-def _bars(ax: Axes, agg: pd.DataFrame, scores: pd.DataFrame, colours: Mapping[str, str],
-          challenges: list[str]) -> None:
-    """Draw one bar per (challenge, algorithm), CI error bars, seed dots and score labels."""
-    algorithms = sorted(agg["algorithm"].unique())
-    width = 0.8 / len(algorithms)
-    seed_dots = False
-    for i, algorithm in enumerate(algorithms):
-        rows = agg[agg["algorithm"] == algorithm].set_index("challenge")
-        present = [c for c in challenges if c in rows.index]
-        offset = (i - (len(algorithms) - 1) / 2) * width
-        x = np.array([challenges.index(c) for c in present]) + offset
-        score = rows.loc[present, "score"].to_numpy(dtype=float)
-        low = np.nan_to_num(score - rows.loc[present, "ci_low"].to_numpy(dtype=float))
-        high = np.nan_to_num(rows.loc[present, "ci_high"].to_numpy(dtype=float) - score)
-        ax.bar(x, score, width * 0.92, color=colours.get(algorithm, "#000000"),
-               label=algorithm, yerr=np.vstack([low, high]), capsize=3,
-               error_kw={"elinewidth": 1, "ecolor": "#333333"})
-        seeds = scores[scores["algorithm"] == algorithm]
-        for xi, s, h, challenge in zip(x, score, high, present, strict=True):
-            points = seeds[seeds["challenge"] == challenge]["score"].to_numpy(dtype=float)
-            if len(points) > 1:
-                ax.scatter(np.full(len(points), xi), points, s=9, color="black", zorder=3,
-                           label=None if seed_dots else "single seed")
-                seed_dots = True
-            label_y = max(s + h, float(points.max()) if len(points) else s)
-            ax.annotate(f"{s:.3f}", (xi, label_y), xytext=(0, 3), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=7, rotation=90)
-
-
-def _score_axis(ax: Axes, agg: pd.DataFrame, scores: pd.DataFrame) -> None:
-    """Y range (zoomed with a break mark when scores are close), labels and legend."""
-    bottom, top, zoomed = score_limits(
-        np.r_[agg["score"], agg["ci_low"], agg["ci_high"], scores["score"]])
-    ax.set_ylim(bottom, top)
-    ylabel = "score (mean cosine similarity; higher is better)"
-    if zoomed:
-        ylabel += f"\naxis zoomed: starts at {bottom:g}, not 0"
-        kw: dict[str, Any] = {"transform": ax.transAxes, "color": "black", "clip_on": False,
-                              "lw": 1}
-        for dy in (-0.012, 0.012):
-            ax.plot([-0.015, 0.015], [0.02 + dy - 0.01, 0.02 + dy + 0.01], **kw)
-    ax.set_ylabel(ylabel)
+def _dots(ax: Axes, agg: pd.DataFrame, scores: pd.DataFrame, colours: Mapping[str, str],
+          algorithms: list[str], column: str) -> None:
+    """One dot per algorithm (mean over seeds) with its 95% interval as whiskers; seeds as
+    small black dots when there are several; the value written beside each dot."""
+    low_col, high_col = ("ci_low", "ci_high") if column == "score" else (
+        f"{column}_ci_low", f"{column}_ci_high")
+    values = []
+    for x, algorithm in enumerate(algorithms):
+        rows = agg[agg["algorithm"] == algorithm]
+        if rows.empty or pd.isna(rows[column].iloc[0]):
+            continue
+        value = float(rows[column].iloc[0])
+        low, high = float(rows[low_col].iloc[0]), float(rows[high_col].iloc[0])
+        values += [value, low, high]
+        err = np.array([[value - low], [high - value]])
+        ax.errorbar([x], [value], yerr=np.nan_to_num(err), fmt="o", markersize=6,
+                    color=colours.get(algorithm, "#000000"), ecolor="#333333", capsize=3,
+                    label=algorithm)
+        seeds = scores[(scores["algorithm"] == algorithm)
+                       & (scores["challenge"] == rows["challenge"].iloc[0])]
+        points = seeds[column].to_numpy(dtype=float) if column in seeds else np.array([])
+        if len(points) > 1:
+            ax.scatter(np.full(len(points), x + 0.12), points, s=8, color="black", zorder=3)
+        ax.annotate(f"{value:.5f}" if column == "score" else f"{value:.3f}", (x, value),
+                    xytext=(7, 0), textcoords="offset points", va="center", fontsize=7)
+    ax.set_xticks(range(len(algorithms)), algorithms, rotation=30, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(algorithms) - 0.1)
+    finite = np.array([v for v in values if np.isfinite(v)])
+    if finite.size:
+        span = float(finite.max() - finite.min()) or max(abs(float(finite.max())) * 1e-6, 1e-9)
+        ax.set_ylim(float(finite.min()) - 0.15 * span, float(finite.max()) + 0.15 * span)
     ax.grid(axis="x", visible=False)
-    handles, labels = ax.get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda k: labels[k] == "single seed")
-    ax.legend([handles[k] for k in order], [labels[k] for k in order],
-              title="algorithm (error bars: 95% CI)", loc="upper left",
-              bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.ticklabel_format(axis="y", useOffset=False)
 
 
 def scores_bars(scores: pd.DataFrame, out_dir: str | Path,
                 colours: Mapping[str, str] | None = None,
                 name: str = "scores_bars") -> list[Path]:
-    """Benchmark scores grouped by challenge, one bar per algorithm, with 95% CI error bars.
+    """Benchmark scores: one panel per challenge, one dot per algorithm with its 95% interval.
 
-    Bars are the mean over seeds; error bars the mean of the seeds' bootstrap 95% intervals;
-    with more than one seed the individual seeds' scores are drawn as black dots. Each bar is
-    annotated with its score. When all scores are close the y axis is zoomed (see
-    :func:`score_limits`), marked with a break and said in the axis label.
+    Each panel has its own y axis (the challenges' scales differ), so compare dots within a
+    panel. Dots are the mean over seeds, whiskers the mean of the seeds' bootstrap intervals
+    over questionnaire items; with several seeds the single seeds are small black dots. When
+    the tables hold shift scores (docs/statistics.md) a second row shows them, on their own
+    axes from -1 to 1 in principle.
 
     Args:
         scores: The validated ``scores`` table.
@@ -194,13 +181,20 @@ def scores_bars(scores: pd.DataFrame, out_dir: str | Path,
     agg = aggregate_scores(scores)
     colours = dict(colours or colour_map(scores["algorithm"]))
     challenges = challenges_of(agg)
-    n_algorithms = agg["algorithm"].nunique()
+    algorithms = sorted(agg["algorithm"].unique())
+    shifted = "shift" in agg.columns and bool(agg["shift"].notna().any())
+    rows = [("score", "score (upstream)")] + ([("shift", "shift score")] if shifted else [])
     with report_style():
-        fig = new_figure(max(5.0, 1.1 + len(challenges) * (0.45 * n_algorithms + 0.6)), 4.6)
-        ax = fig.subplots()
-        _bars(ax, agg, scores, colours, challenges)
-        ax.set_xticks(range(len(challenges)), [f"PG-{c}" for c in challenges])
-        ax.set_xlabel("challenge")
-        _score_axis(ax, agg, scores)
-        ax.set_title("Benchmark scores by challenge")
+        fig = new_figure(max(5.0, 3.4 * len(challenges)), 3.6 * len(rows) + 0.8)
+        axes = fig.subplots(len(rows), len(challenges), squeeze=False)
+        for r, (column, label) in enumerate(rows):
+            for c, challenge in enumerate(challenges):
+                ax = axes[r][c]
+                _dots(ax, agg[agg["challenge"] == challenge], scores, colours, algorithms,
+                      column)
+                ax.set_title(f"PG-{challenge}: {label}", fontsize=9)
+                if c == 0:
+                    ax.set_ylabel(f"{label}\n(own axis per panel; whiskers: 95% CI)",
+                                  fontsize=8)
+        fig.suptitle("Benchmark scores by challenge (higher is better)", fontweight="bold")
         return save_figure(fig, out_dir, name)

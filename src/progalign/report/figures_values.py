@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,30 +32,21 @@ def _dimensions(values: pd.DataFrame) -> pd.DataFrame:
     return dims.sort_values("dim_index").reset_index(drop=True)
 
 
-def normalise_rows(matrix: np.ndarray) -> np.ndarray:
-    """Min-max normalise each row to [0, 1], ignoring NaN; a constant row maps to 0.5."""
-    with warnings.catch_warnings():  # an all-NaN row (dimension absent) stays NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low = np.nanmin(matrix, axis=1, keepdims=True)
-        span = np.nanmax(matrix, axis=1, keepdims=True) - low
-    safe = np.where(span > 0, span, 1.0)
-    return np.where(np.isnan(matrix), np.nan, np.where(span > 0, (matrix - low) / safe, 0.5))
-
-
 def _heatmap_panel(ax: Axes, table: pd.DataFrame, dims: pd.DataFrame,
-                   centuries: list[str]) -> AxesImage:
+                   centuries: list[str], limits: tuple[float, float]) -> AxesImage:
     matrix = (table.pivot_table(index="dim_index", columns="century", values="value",
                                 aggfunc="mean")
               .reindex(index=dims["dim_index"], columns=centuries).to_numpy(dtype=float))
-    norm = normalise_rows(matrix)
-    image = ax.imshow(np.ma.masked_invalid(norm), cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0,
+    low, high = limits
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=HEATMAP_CMAP, vmin=low, vmax=high,
                       aspect="auto", interpolation="nearest")
     ax.set_facecolor("#f2f2f2")
+    span = high - low if high > low else 1.0
     for (row, col), raw in np.ndenumerate(matrix):
         if np.isnan(raw):
             ax.text(col, row, "n/a", ha="center", va="center", fontsize=6.5, color="#555555")
             continue
-        colour = "white" if norm[row, col] < 0.55 else "black"
+        colour = "white" if (raw - low) / span < 0.55 else "black"
         ax.text(col, row, f"{raw:.3f}", ha="center", va="center", fontsize=6.5, color=colour)
     ax.set_xticks(range(len(centuries)), [century_label(c) for c in centuries], fontsize=8)
     ax.set_xlabel("century of the historical model")
@@ -72,9 +62,9 @@ def values_heatmap(values: pd.DataFrame, out_dir: str | Path,
                    name: str = "values_heatmap") -> list[Path]:
     """Heatmap of the 19-d value vectors: dimensions (rows) × centuries (columns).
 
-    Colours are normalised per dimension (each row's minimum → 0, maximum → 1), so the change
-    of every dimension over time is visible whatever its scale; each cell is annotated with the
-    raw value. One panel per model family.
+    One colour scale for every cell (absolute values, not normalised per row), so a dimension
+    that barely moves looks uniform instead of spanning the whole colour map; each cell is
+    annotated with its value. One panel per model family.
 
     Args:
         values: The validated ``values`` table.
@@ -92,9 +82,12 @@ def values_heatmap(values: pd.DataFrame, out_dir: str | Path,
         fig = new_figure(width, 0.3 * len(dims) + 2.0)
         axes = fig.subplots(1, len(families), sharey=True, squeeze=False)[0]
         images = []
+        finite = values["value"].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite)]
+        limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         for ax, family in zip(axes, families, strict=True):
             images.append(_heatmap_panel(ax, values[values["family"] == family], dims,
-                                         centuries))
+                                         centuries, limits))
             if len(families) > 1:
                 ax.set_title(f"family: {family}")
         axes[0].set_yticks(range(len(dims)), [pretty_dimension(d) for d in dims["dimension"]])
@@ -106,8 +99,7 @@ def values_heatmap(values: pd.DataFrame, out_dir: str | Path,
                               transform=axes[-1].get_yaxis_transform(), rotation=270,
                               ha="left", va="center", fontsize=9, fontweight="bold")
         bar = fig.colorbar(images[-1], ax=list(axes), shrink=0.6, pad=0.08)
-        bar.set_label("value, normalised per dimension\n(row min → 0, row max → 1; "
-                      "numbers: raw values)", fontsize=8)
+        bar.set_label("value (one scale for all cells)", fontsize=8)
         suffix = "" if len(families) > 1 else f" (family: {families[0]})"
         fig.suptitle(f"Value vectors of the historical models{suffix}", fontweight="bold")
         return save_figure(fig, out_dir, name)
@@ -167,4 +159,51 @@ def group_trajectories(values: pd.DataFrame, out_dir: str | Path,
                           bbox_to_anchor=(0.5, -0.22), title="dimension", title_fontsize=8)
         suffix = "" if len(families) > 1 else f" (family: {families[0]})"
         fig.suptitle(f"Value trajectories of the historical models{suffix}", fontweight="bold")
+        return save_figure(fig, out_dir, name)
+
+
+def value_trends(values: pd.DataFrame, out_dir: str | Path,
+                 name: str = "value_trends") -> list[Path]:
+    """Per dimension, the slope of a straight line through the century models' values
+    (``trends.trend_table``), as a dot with its 95% interval; filled where p < 0.05.
+
+    Args:
+        values: The validated ``values`` table.
+        out_dir: Folder for ``<name>.png`` and ``<name>.svg``.
+        name: File stem.
+
+    Returns:
+        The written paths (PNG, SVG).
+    """
+    from progalign.report.trends import trend_table
+
+    trends = trend_table(values)
+    families = sorted(trends["family"].unique())
+    dims = _dimensions(values)
+    with report_style():
+        fig = new_figure(4.2 * len(families) + 2.6, 0.3 * len(dims) + 2.0)
+        axes = fig.subplots(1, len(families), sharey=True, squeeze=False)[0]
+        for k, (ax, family) in enumerate(zip(axes, families, strict=True)):
+            part = trends[trends["family"] == family].set_index("dim_index")
+            part = part.reindex(dims["dim_index"])
+            y = np.arange(len(dims))
+            slope = part["slope"].to_numpy(dtype=float)
+            low = part["slope_ci_low"].to_numpy(dtype=float)
+            high = part["slope_ci_high"].to_numpy(dtype=float)
+            sure = part["slope_p"].to_numpy(dtype=float) < 0.05
+            ax.errorbar(slope, y, xerr=np.vstack([slope - low, high - slope]), fmt="none",
+                        ecolor="#555555", elinewidth=1, capsize=2)
+            ax.scatter(slope[sure], y[sure], color=TOL_MUTED[0], zorder=3, s=22,
+                       label="p < 0.05" if k == 0 else None)
+            ax.scatter(slope[~sure], y[~sure], facecolor="white", edgecolor=TOL_MUTED[0],
+                       zorder=3, s=22, label="p ≥ 0.05" if k == 0 else None)
+            ax.axvline(0.0, color="black", linewidth=0.8)
+            ax.set_xlabel("slope of value per century (95% CI)")
+            n = int(part["n_centuries"].max()) if part["n_centuries"].notna().any() else 0
+            ax.set_title(f"{family}: linear fit over {n} centuries")
+        axes[0].set_yticks(range(len(dims)), [pretty_dimension(d) for d in dims["dimension"]])
+        axes[0].invert_yaxis()
+        axes[0].set_ylabel("value dimension")
+        fig.legend(loc="outside lower center", ncol=2)
+        fig.suptitle("Trends of the historical models' values", fontweight="bold")
         return save_figure(fig, out_dir, name)

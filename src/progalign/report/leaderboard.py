@@ -4,10 +4,11 @@ tie-aware ranks.
 Aggregation over seeds: the score is the mean of the seeds' scores; the interval is the mean
 of the seeds' bootstrap bounds (each a 95% interval over questionnaire items) and
 ``seed_sd`` is the standard deviation of the scores across seeds (empty with one seed).
-With the ``differences`` table, ranks count only separable differences (``ranking``): per
-challenge ``C.rank``, and overall by dominance; algorithms nothing separates share a rank.
-Without it (references written before paired differences) algorithms are ranked by the mean of
-their per-challenge scores, equal means sharing a rank (1, 2, 2, 4), and the note says so.
+Ranks count only separable differences (``ranking``): per challenge ``C.rank``, and overall by
+dominance; algorithms nothing separates share a rank. Separable means the paired interval of the
+difference (the ``differences`` table) excludes 0; references written before paired draws
+existed have no such table, and there two algorithms are separable only when their own 95%
+intervals do not overlap (conservative), which the note says.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from progalign.report.ranking import (
     digits_to_show,
     dominance,
     identical_results,
+    interval_wins,
     ranks,
     separable_wins,
 )
@@ -63,37 +65,29 @@ def leaderboard(scores: pd.DataFrame, differences: pd.DataFrame | None = None) -
         One row per algorithm, best first, with columns ``rank``, ``algorithm``,
         ``mean_score``, ``n_challenges`` and, per challenge ``C``, ``C.score``, ``C.ci_low``,
         ``C.ci_high``, ``C.n_seeds`` (and ``C.shift``, ``C.shift_ci_low``, ``C.shift_ci_high``,
-        ``C.rank`` when known). ``attrs["ranked_by"]`` is ``paired`` or ``mean``.
+        ``C.rank``). ``attrs["ranked_by"]`` is ``paired`` or ``intervals``.
     """
     agg = aggregate_scores(scores)
     board = pd.DataFrame({"algorithm": sorted(agg["algorithm"].unique())})
     fields = ["score", "ci_low", "ci_high", "n_seeds",
               *(f for f in ("shift", "shift_ci_low", "shift_ci_high") if f in agg.columns)]
-    wins = separable_wins(differences) if differences is not None else None
+    wins = separable_wins(differences) if differences is not None else interval_wins(agg)
     for challenge in challenges_of(agg):
         part = agg[agg["challenge"] == challenge].set_index("algorithm")
         for field in fields:
             board[f"{challenge}.{field}"] = board["algorithm"].map(part[field])
-        if wins is not None:
-            ran = list(part.index)
-            per = ranks(ran, wins.get(challenge, {}))
-            board[f"{challenge}.rank"] = board["algorithm"].map(per)
+        per = ranks(list(part.index), wins.get(challenge, {}))
+        board[f"{challenge}.rank"] = board["algorithm"].map(per)
     score_columns = [f"{c}.score" for c in challenges_of(agg)]
     board["mean_score"] = board[score_columns].mean(axis=1, skipna=True)
     board["n_challenges"] = board[score_columns].notna().sum(axis=1).astype("int64")
-    if wins is not None:
-        overall = ranks(board["algorithm"], dominance(wins, board["algorithm"]))
-        board.insert(0, "rank", board["algorithm"].map(overall).astype("int64"))
-        board = board.sort_values(["rank", "mean_score", "algorithm"],
-                                  ascending=[True, False, True])
-    else:
-        board = board.sort_values(["mean_score", "algorithm"], ascending=[False, True])
-        board.insert(0, "rank", board["mean_score"].rank(method="min", ascending=False)
-                     .astype("int64"))
+    overall = ranks(board["algorithm"], dominance(wins, board["algorithm"]))
+    board.insert(0, "rank", board["algorithm"].map(overall).astype("int64"))
+    board = board.sort_values(["rank", "mean_score", "algorithm"], ascending=[True, False, True])
     first = ["rank", "algorithm", "mean_score", "n_challenges"]
     rest = [c for c in board.columns if c not in first]
     board = board[first + rest].reset_index(drop=True)
-    board.attrs["ranked_by"] = "paired" if wins is not None else "mean"
+    board.attrs["ranked_by"] = "paired" if differences is not None else "intervals"
     board.attrs["digits"] = digits_to_show(differences)
     board.attrs["warnings"] = identical_results(differences) if differences is not None else []
     return board
@@ -121,7 +115,8 @@ def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """
     challenges = board_challenges(board)
     digits = int(board.attrs.get("digits", 3))
-    shifted = [c for c in challenges if f"{c}.shift" in board.columns]
+    shifted = [c for c in challenges
+               if f"{c}.shift" in board.columns and board[f"{c}.shift"].notna().any()]
     header = ["rank", "algorithm", *challenges, *(f"{c} shift" for c in shifted), "mean"]
     rows = []
     for _, row in board.iterrows():
@@ -142,21 +137,22 @@ def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-NOTE = ("Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire items "
-        "(mean of the seeds' bounds). Ranked by the mean over challenges; (k/n) marks an "
-        "algorithm run on only k of the n challenges.")
-PAIRED_NOTE = ("Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire "
-               "items (mean of the seeds' bounds). (r): rank on that challenge, 1 + the number "
-               "of algorithms separably better (paired 95% interval of the difference excludes "
-               "0 in every seed); equal ranks are ties. Overall rank: 1 + the number of "
-               "algorithms better on some challenge and worse on none. Shift: the same score "
-               "on value changes from the first century (a progalign extension). (k/n) marks "
-               "an algorithm run on only k of the n challenges.")
+_HEAD = ("Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire items "
+         "(mean of the seeds' bounds). (r): rank on that challenge, 1 + the number of "
+         "algorithms separably better")
+_TAIL = ("; equal ranks are ties. Overall rank: 1 + the number of algorithms better on some "
+         "challenge and worse on none. (k/n) marks an algorithm run on only k of the n "
+         "challenges.")
+PAIRED_NOTE = (_HEAD + " (paired 95% interval of the difference excludes 0 in every seed)"
+               + _TAIL + " Shift: the same score on value changes from the first century (a "
+               "progalign extension).")
+INTERVALS_NOTE = (_HEAD + " (their own 95% intervals do not overlap: these tables hold no "
+                  "paired bootstrap draws, so this conservative test is used)" + _TAIL)
 
 
 def notes(board: pd.DataFrame) -> list[str]:
     """The note under the table, then one line per warning (identical results)."""
-    head = PAIRED_NOTE if board.attrs.get("ranked_by") == "paired" else NOTE
+    head = PAIRED_NOTE if board.attrs.get("ranked_by") == "paired" else INTERVALS_NOTE
     return [head, *(f"Warning: {w}." for w in board.attrs.get("warnings", []))]
 
 

@@ -34,6 +34,20 @@ def separable_wins(differences: pd.DataFrame, statistic: str = "score") -> Wins:
     return wins
 
 
+def interval_wins(aggregated: pd.DataFrame) -> Wins:
+    """Without paired draws: A beats B on a challenge when A's whole 95% interval lies above
+    B's (non-overlapping intervals; conservative). ``aggregated``: ``aggregate_scores``."""
+    wins: Wins = {}
+    for challenge, part in aggregated.groupby("challenge"):
+        table = wins.setdefault(str(challenge), {})
+        for a in part.itertuples():
+            table[str(a.algorithm)] = {
+                str(b.algorithm) for b in part.itertuples()
+                if b.algorithm != a.algorithm and a.ci_low > b.ci_high
+            }
+    return wins
+
+
 def ranks(algorithms: Iterable[str], better: Mapping[str, set[str]]) -> dict[str, int]:
     """1 + the number of algorithms better than each (``better[x]``: those x beats)."""
     names = list(algorithms)
