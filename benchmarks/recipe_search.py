@@ -55,6 +55,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=float, required=True)
     parser.add_argument("--learning-rate", type=float, required=True)
     parser.add_argument("--all-centuries", action="store_true")
+    parser.add_argument("--control", action="store_true",
+                        help="also train the last century with another seed and count the "
+                        "dimensions separating the two seeds (training noise, not history)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -87,6 +90,20 @@ def main() -> int:
             _run([exe, "values", "--model", str(model), "--lower-cache-layers", str(lower),
                   "--bootstrap", "0", "--threads", str(args.threads), "--out", str(values)],
                  out / f"values-{century}.log")
+    if args.control:
+        control = out / "models" / f"{ALL[-1]}-seed1"
+        if not control.is_dir():
+            _run([exe, "train-hislm", "--base", "embedded",
+                  "--corpus", str(corpus / f"{ALL[-1]}.jsonl"),
+                  "--config", str(repo / "configs/hislm/embedded.yaml"),
+                  "--top-k-layers", str(args.top_k_layers), "--max-tokens", str(args.max_tokens),
+                  "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
+                  "--seed", "1", "--out", str(control)], out / "train-control.log")
+        values = out / "values" / f"{ALL[-1]}-seed1.json"
+        if not values.is_file():
+            _run([exe, "values", "--model", str(control), "--lower-cache-layers", str(lower),
+                  "--bootstrap", "0", "--threads", str(args.threads), "--no-calibration",
+                  "--out", str(values)], out / "values-control.log")
     train_wall = time.time() - started
 
     from progalign.benchmark.bootstrap import item_data, paired_difference
@@ -95,6 +112,11 @@ def main() -> int:
 
     q = load_questionnaire(cache_dir() / "questionnaire" / "paper-2024")
     results = {c: json.loads((out / "values" / f"{c}.json").read_text()) for c in centuries}
+    seed_noise = None
+    if args.control:
+        other = json.loads((out / "values" / f"{ALL[-1]}-seed1.json").read_text())
+        seed_noise = int(paired_difference(q.items, item_data(q.items, results[ALL[-1]]),
+                                           item_data(q.items, other)).separable.sum())
     first, last = item_data(q.items, results[ALL[0]]), item_data(q.items, results[ALL[-1]])
     diff = paired_difference(q.items, first, last, samples=1000, seed=0)
     significant = int(diff.separable.sum())
@@ -122,6 +144,7 @@ def main() -> int:
         "train_cpu_s_per_century": round(per_century, 1),
         "family_train_cpu_s": round(per_century * len(ALL), 1),
         "significant_dims_C014_C021": significant,
+        "significant_dims_C021_seed0_seed1": "" if seed_noise is None else seed_noise,
         "calibration_C014": results[ALL[0]].get("calibration", {}).get("share_moral"),
         "calibration_C021": results[ALL[-1]].get("calibration", {}).get("share_moral"),
         "adjacent_significant": json.dumps(adjacent) if adjacent else "",
@@ -129,12 +152,12 @@ def main() -> int:
         "wall_s": round(train_wall, 1),
     }
     curve = work / "curve.csv"
-    new = not curve.is_file()
-    with curve.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    rows = list(csv.DictReader(curve.open())) if curve.is_file() else []
+    fields = list(dict.fromkeys([*(rows[0] if rows else {}), *row]))
+    with curve.open("w", newline="") as handle:  # rewritten whole: columns may have grown
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows([*rows, row])
     (out / "paired.json").write_text(json.dumps(
         {"difference": diff.difference.tolist(), "low": diff.low.tolist(),
          "high": diff.high.tolist(), "adjacent": adjacent}, indent=1))

@@ -266,12 +266,19 @@ def test_grid_shares_artefacts(grid: Grid) -> None:
 
 
 def test_tables_follow_the_report_contract(grid: Grid, tmp_path: Path) -> None:
-    from progalign.benchmark.tables import run_tables, values_table, write_tables
+    from progalign.benchmark.tables import (
+        calibration_table,
+        run_tables,
+        values_table,
+        write_tables,
+    )
     from progalign.report.tables import TABLES, read_table
 
     scores = sorted((grid.root / "scores").glob("*/*/seed0.json"))
     assert len(scores) == 12
-    tables = {"values": values_table("tiny", (grid.root / "values" / "tiny").glob("*.json")),
+    judges = sorted((grid.root / "values" / "tiny").glob("*.json"))
+    tables = {"values": values_table("tiny", judges),
+              "calibration": calibration_table("tiny", judges),  # switched off: no rows
               **run_tables(scores)}
     written = write_tables(tables, tmp_path)
     # the tidy tables of the report contract, plus the wall times kept apart from them

@@ -146,6 +146,18 @@ def test_paper_preset_dry_run_builds_the_whole_dag(workdir: Path, preset: str) -
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), rule
 
 
+@pytest.mark.slow
+def test_signal_preset_dry_run_trains_the_family_and_asks_every_item(workdir: Path) -> None:
+    done = _snakemake(workdir, "-n", "--configfile", "configs/signal.yaml", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout + done.stderr
+    # 7 centuries = 6 steps; the whole questionnaire (no subsample in the folder's name)
+    for rule, count in (("hislm", 6), ("hislm_first", 1), ("values_judge", 7), ("score", 12),
+                        ("history_step", 24), ("examinee_step", 24)):
+        assert any(line.split() == [rule, str(count)] for line in out.splitlines()), rule
+    assert "resources/questionnaire/paper-2024/items.jsonl" in out
+
+
 def test_misspelt_config_key_is_rejected_before_any_job(workdir: Path) -> None:
     bad = workdir / "bad.yaml"
     bad.write_text("evaluation:\n  permutatons: all\n")

@@ -65,9 +65,9 @@ FIGURES = [
     "similarity_curves",
     "scores_bars",
 ]
-# the tables every reference has; later additions (differences) are read when present
+# the tables every reference has; later additions are read when present
 CORE_TABLES = ["values", "scores", "steps", "examinee_values"]
-TABLES = [*CORE_TABLES, "differences"]
+TABLES = [*CORE_TABLES, "differences", "calibration"]
 
 
 def feedback_input(w):

@@ -193,7 +193,7 @@ def cmd_step_examinee(args: argparse.Namespace) -> int:
     out = examinee_step(spec, examinee, args.seed, args.step, args.previous, args.feedback,
                         args.out)
     if args.values is not None:  # in this process: the model is evaluated while it exists
-        values(spec, out / "model", args.values)
+        values(spec, out / "model", args.values, calibrate=False)
     return 0
 
 
@@ -206,7 +206,7 @@ def cmd_step_humans(args: argparse.Namespace) -> int:
     out = humans_step(spec, args.seed, args.step, args.human, args.history_answers,
                       args.examinee, args.out)
     if args.values is not None:
-        values(spec, out / "model", args.values)
+        values(spec, out / "model", args.values, calibrate=False)
     if args.elicit is not None:
         preferences(spec, out / "model", args.elicit)
     return 0
@@ -238,11 +238,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_tables(args: argparse.Namespace) -> int:
     """Write the tidy tables."""
-    from progalign.benchmark.tables import run_tables, values_table, write_tables
+    from progalign.benchmark.tables import (
+        calibration_table,
+        run_tables,
+        values_table,
+        write_tables,
+    )
     from progalign.io import sha256_file, write_json
     from progalign.provenance import provenance
 
-    tables = {"values": values_table(args.family, args.values), **run_tables(args.scores)}
+    tables = {"values": values_table(args.family, args.values),
+              "calibration": calibration_table(args.family, args.values),
+              **run_tables(args.scores)}
     written = write_tables(tables, args.out)
     write_json(args.out / "provenance.json", provenance(
         command="tables", family=args.family,

@@ -69,14 +69,16 @@ def run_benchmark(spec: BenchmarkSpec, algorithm: str, challenge: str, seed: int
         started = time.perf_counter()
         if trajectory == "history":
             examinee_values[t] = jobs.values(spec, step_dir / "model",
-                                             layout.step_values(trajectory, algorithm, seed, t))
+                                             layout.step_values(trajectory, algorithm, seed, t),
+                                             calibrate=False)
         else:
             history = layout.answers(century)
             jobs.answers(spec, spec.model(century), layout.preferences(century), history)
             humans = jobs.humans_step(spec, seed, t, human, history, step_dir / "model",
                                       layout.humans(algorithm, seed, t))
             human = humans / "model"
-            simulated.append(jobs.values(spec, human, layout.humans_values(algorithm, seed, t)))
+            simulated.append(jobs.values(spec, human, layout.humans_values(algorithm, seed, t),
+                                         calibrate=False))
         timed("evaluation", started)
         previous = step_dir
     result = score_run(spec, judge, examinee.describe(), seed, actual, examinee_values,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,18 @@ def pool_for(spec: BenchmarkSpec) -> list[PoolItem]:
                       spec.pool.max_items, spec.pool.seed)
 
 
-def values(spec: BenchmarkSpec, model: Path, out: Path, **extra: Any) -> Path:
-    """Evaluate ``model`` into a value-vector JSON at ``out`` (skipped when it exists)."""
+def values(spec: BenchmarkSpec, model: Path, out: Path, calibrate: bool = True,
+           **extra: Any) -> Path:
+    """Evaluate ``model`` into a value-vector JSON at ``out`` (skipped when it exists).
+
+    ``calibrate=False`` skips the calibration items (docs/evaluation.md) whatever the spec
+    says: examinees and simulated humans are measured the way their judges were, and
+    re-measuring the calibration of each of their dozens of checkpoints would cost the quick
+    default minutes.
+    """
     if not out.exists():
-        result = evaluate_model(str(model), spec.questionnaire, spec.values, **extra)
+        options = spec.values if calibrate else replace(spec.values, calibration=False)
+        result = evaluate_model(str(model), spec.questionnaire, options, **extra)
         write_json(out, result)
     return out
 

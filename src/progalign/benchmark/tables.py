@@ -14,6 +14,7 @@ from progalign.benchmark.bootstrap import paired_interval
 from progalign.evaluation.vector import DIMENSIONS
 from progalign.io import atomic_open, read_json
 from progalign.report.tables import (
+    CALIBRATION_COLUMNS,
     DIFFERENCES_COLUMNS,
     EXAMINEE_VALUES_COLUMNS,
     OPTIONAL_COLUMNS,
@@ -43,6 +44,18 @@ def values_table(family: str, files: Iterable[Path]) -> pd.DataFrame:
                 high[row["dim_index"]])
             rows.append(row)
     return pd.DataFrame(rows, columns=list(VALUES_COLUMNS))
+
+
+def calibration_table(family: str, files: Iterable[Path]) -> pd.DataFrame:
+    """One row per historical model whose evaluation scored the calibration items."""
+    rows = []
+    for path in sorted(files):
+        record = read_json(path).get("calibration") or {}
+        if "share_moral" in record:
+            rows.append({"family": family, "century": path.stem, "set": record["set"],
+                         "items": record["answered"], "share_moral": record["share_moral"],
+                         "mean_p_moral": record["mean_p_moral"]})
+    return pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
 
 
 def run_tables(score_files: Iterable[Path]) -> dict[str, pd.DataFrame]:

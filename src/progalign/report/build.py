@@ -176,7 +176,8 @@ def build_report(tables_dir: str | Path, out_dir: str | Path,
         result.written.append(write_trends(tables["values"], out_dir)[1])
     board = None
     if "scores" in tables:
-        board, paths = write_leaderboard(tables["scores"], out_dir, tables.get("differences"))
+        board, paths = write_leaderboard(tables["scores"], out_dir, tables.get("differences"),
+                                         tables.get("calibration"))
         result.written.extend(paths)
     else:
         result.skipped.append("leaderboard.csv, leaderboard.md (need scores.csv)")

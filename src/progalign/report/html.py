@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from progalign.io import write_text
-from progalign.report.leaderboard import display_rows, notes
+from progalign.report.leaderboard import calibration_lines, display_rows, notes
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
@@ -103,7 +103,8 @@ def render_html(board: pd.DataFrame | None, figures: Sequence[FigureEntry],
              '<p class="note">ProgressGym challenges re-implemented by progalign. Built from the '
              "tidy result tables listed at the bottom of the page.</p>", "<h2>Leaderboard</h2>"]
     if board is not None:
-        parts += [table_html(board), *(f'<p class="note">{escape(n)}</p>' for n in notes(board))]
+        lines = [*notes(board), *calibration_lines(board.attrs.get("calibration"))]
+        parts += [table_html(board), *(f'<p class="note">{escape(n)}</p>' for n in lines)]
     else:
         parts.append('<p class="note">No scores table: the leaderboard was not built.</p>')
     if figures:

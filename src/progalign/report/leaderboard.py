@@ -156,6 +156,17 @@ def notes(board: pd.DataFrame) -> list[str]:
     return [head, *(f"Warning: {w}." for w in board.attrs.get("warnings", []))]
 
 
+def calibration_lines(calibration: pd.DataFrame | None) -> list[str]:
+    """One sentence on the judges' calibration shares (docs/evaluation.md), if measured."""
+    if calibration is None or calibration.empty:
+        return []
+    shares = ", ".join(f"{r.century} {r.share_moral:.3f}" for r in calibration.itertuples())
+    first = calibration.iloc[0]
+    return [f"Calibration: share of the {int(first['items'])} {first['set']} items on which "
+            f"each historical model prefers the moral action (P > 0.5; 0.5 is chance): "
+            f"{shares}."]
+
+
 def to_markdown(board: pd.DataFrame) -> str:
     """Render the leaderboard as a Markdown document (title, table, note)."""
     header, rows = display_rows(board)
@@ -165,17 +176,20 @@ def to_markdown(board: pd.DataFrame) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     table = [line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]
-    return "# Leaderboard\n\n" + "\n".join(table) + "\n\n" + "\n\n".join(notes(board)) + "\n"
+    lines = [*notes(board), *calibration_lines(board.attrs.get("calibration"))]
+    return "# Leaderboard\n\n" + "\n".join(table) + "\n\n" + "\n\n".join(lines) + "\n"
 
 
 def write_leaderboard(scores: pd.DataFrame, out_dir: str | Path,
-                      differences: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Path]]:
+                      differences: pd.DataFrame | None = None,
+                      calibration: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """Write ``leaderboard.csv`` and ``leaderboard.md`` to ``out_dir`` (atomically).
 
     Returns:
         The leaderboard frame and the written paths.
     """
     board = leaderboard(scores, differences)
+    board.attrs["calibration"] = calibration
     out = Path(out_dir)
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     write_text(csv_path, board.to_csv(index=False, lineterminator="\n"))

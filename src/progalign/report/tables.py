@@ -41,6 +41,13 @@ DIFFERENCES_COLUMNS: dict[str, ColumnType] = {
     "statistic": "str", "difference": "float", "ci_low": "float?", "ci_high": "float?",
     "separable": "int", "identical": "int",
 }
+#: One row per historical model evaluated with calibration items (docs/evaluation.md).
+CALIBRATION_COLUMNS: dict[str, ColumnType] = {
+    "family": "str", "century": "str", "set": "str", "items": "int", "share_moral": "float",
+    "mean_p_moral": "float",
+}
+#: Tables that may have no rows (one algorithm: no pairs; calibration switched off).
+MAY_BE_EMPTY: frozenset[str] = frozenset({"differences", "calibration"})
 #: Columns added after the first cached references were written: read as empty when absent.
 OPTIONAL_COLUMNS: dict[str, dict[str, ColumnType]] = {
     "scores": {"shift": "float?", "shift_ci_low": "float?", "shift_ci_high": "float?",
@@ -59,6 +66,7 @@ TABLES: dict[str, dict[str, ColumnType]] = {
     "steps": STEPS_COLUMNS,
     "examinee_values": EXAMINEE_VALUES_COLUMNS,
     "differences": DIFFERENCES_COLUMNS,
+    "calibration": CALIBRATION_COLUMNS,
 }
 #: The three value groups, in dimension order.
 GROUPS: tuple[str, ...] = ("moralchoice", "foundation", "views")
@@ -171,7 +179,7 @@ def read_table(name: str, path: str | Path) -> pd.DataFrame:
         if column not in frame.columns:
             frame[column] = ""
     table = validate_frame(frame, {**TABLES[stem], **OPTIONAL_COLUMNS.get(stem, {})}, path)
-    if table.empty:
+    if table.empty and stem not in MAY_BE_EMPTY:
         raise InputError(str(path), f"{stem} table has no rows")
     return table
 
