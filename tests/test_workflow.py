@@ -53,9 +53,20 @@ def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
 
 @pytest.mark.slow
 @pytest.mark.network
+def test_every_vector_and_score_follows_from_the_per_item_tables(ci_run: tuple[Path, float]
+                                                                   ) -> None:
+    from recompute import check_recomputes
+
+    workdir, _ = ci_run
+    # 3 judges x 19 + 3 examinee vectors x 19 + 3 runs x (score, shift)
+    assert check_recomputes(workdir / "results/tables") == 3 * 19 + 3 * 19 + 3 * 2
+
+
+@pytest.mark.slow
+@pytest.mark.network
 def test_ci_config_produces_tables_figures_and_leaderboard(ci_run: tuple[Path, float]) -> None:
     workdir, _ = ci_run
-    for name in TABLES:
+    for name in (*TABLES, "items", "item_probabilities"):
         with open(workdir / f"results/tables/{name}.csv", encoding="utf-8") as handle:
             assert len(list(csv.DictReader(handle))) > 0, name
     with open(workdir / "results/tables/scores.csv", encoding="utf-8") as handle:

@@ -23,6 +23,7 @@ else:
 
     rule tables:
         input:
+            questionnaire=rules.questionnaire.output.jsonl,
             values=expand(f"results/values/{FAMILY}/{{c}}.json", c=CENTURIES),
             scores=expand(
                 "results/scores/{challenge}/{algorithm}/seed{seed}.json",
@@ -42,6 +43,7 @@ else:
         shell:
             "progalign tables --family {params.family} --values {input.values}"
             " --scores {input.scores} --config-json {params.config:q}"
+            " --questionnaire $(dirname {input.questionnaire})"
             " --out results/tables > {log} 2>&1"
 
     rule figures:

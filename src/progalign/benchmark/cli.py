@@ -140,6 +140,9 @@ def register(sub: Any) -> None:
     p.add_argument("--scores", type=Path, nargs="*", default=[], help="score JSON files")
     p.add_argument("--out", type=Path, required=True, help="tables folder")
     p.add_argument("--config-json", help="the run's config, recorded in provenance.json")
+    p.add_argument("--questionnaire", type=Path,
+                   help="the questionnaire folder: also write the per-item tables (items, "
+                   "item_probabilities) every vector and score can be recomputed from")
     p.set_defaults(func=cmd_tables)
 
 
@@ -250,6 +253,13 @@ def cmd_tables(args: argparse.Namespace) -> int:
     tables = {"values": values_table(args.family, args.values),
               "calibration": calibration_table(args.family, args.values),
               **run_tables(args.scores)}
+    if args.questionnaire is not None:
+        from progalign.benchmark.item_tables import items_table, probabilities_table
+        from progalign.questionnaire.store import load_questionnaire
+
+        tables["items"] = items_table(load_questionnaire(args.questionnaire).items)
+        tables["item_probabilities"] = probabilities_table(
+            {p.stem: p for p in args.values}, args.scores)
     written = write_tables(tables, args.out)
     write_json(args.out / "provenance.json", provenance(
         command="tables", family=args.family,

@@ -148,12 +148,18 @@ def _check_paired(a: dict[str, Any], b: dict[str, Any]) -> None:
                          "(rescore both with this version)")
 
 
+#: Raw per-item data keep every bit (results are recomputed from them to 1e-9); the result
+#: tables keep 10 significant digits.
+_EXACT = frozenset({"items", "item_probabilities"})
+
+
 def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     """Write each table to ``out/<name>.csv`` atomically (stable float formatting)."""
     written = []
     for name, frame in sorted(tables.items()):
         path = out / f"{name}.csv"
+        digits = "%.17g" if name in _EXACT else "%.10g"
         with atomic_open(path) as handle:
-            frame.to_csv(handle, index=False, float_format="%.10g", lineterminator="\n")
+            frame.to_csv(handle, index=False, float_format=digits, lineterminator="\n")
         written.append(path)
     return written

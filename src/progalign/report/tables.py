@@ -46,6 +46,15 @@ CALIBRATION_COLUMNS: dict[str, ColumnType] = {
     "family": "str", "century": "str", "set": "str", "items": "int", "share_moral": "float",
     "mean_p_moral": "float",
 }
+#: The questionnaire's scoring key and every model's per-item distributions
+#: (``progalign.benchmark.item_tables``): what every vector and score is recomputed from.
+ITEMS_COLUMNS: dict[str, ColumnType] = {
+    "item_id": "str", "group": "str", "option": "int", "dim_index": "int", "weight": "float",
+}
+ITEM_PROBABILITIES_COLUMNS: dict[str, ColumnType] = {
+    "model": "str", "item_id": "str", "p0": "float?", "p1": "float?", "p2": "float?",
+    "p3": "float?",
+}
 #: Tables that may have no rows (one algorithm: no pairs; calibration switched off).
 MAY_BE_EMPTY: frozenset[str] = frozenset({"differences", "calibration"})
 #: Columns added after the first cached references were written: read as empty when absent.
@@ -67,6 +76,8 @@ TABLES: dict[str, dict[str, ColumnType]] = {
     "examinee_values": EXAMINEE_VALUES_COLUMNS,
     "differences": DIFFERENCES_COLUMNS,
     "calibration": CALIBRATION_COLUMNS,
+    "items": ITEMS_COLUMNS,
+    "item_probabilities": ITEM_PROBABILITIES_COLUMNS,
 }
 #: The three value groups, in dimension order.
 GROUPS: tuple[str, ...] = ("moralchoice", "foundation", "views")
