@@ -69,6 +69,11 @@ def test_ci_config_produces_tables_figures_and_leaderboard(ci_run: tuple[Path, f
     for name in (*TABLES, "items", "item_probabilities"):
         with open(workdir / f"results/tables/{name}.csv", encoding="utf-8") as handle:
             assert len(list(csv.DictReader(handle))) > 0, name
+    with open(workdir / "results/tables/value_differences.csv", encoding="utf-8") as handle:
+        pairs = {(r["century_a"], r["century_b"]) for r in csv.DictReader(handle)}
+    assert pairs == {("C014", "C016"), ("C016", "C017"), ("C014", "C017")}  # + first-last
+    board = (workdir / "results/report/leaderboard.md").read_text(encoding="utf-8")
+    assert "Historical models: dimensions (of 19)" in board and "C014→C017" in board
     with open(workdir / "results/tables/scores.csv", encoding="utf-8") as handle:
         scores = list(csv.DictReader(handle))
     assert {(r["challenge"], r["algorithm"]) for r in scores} == {

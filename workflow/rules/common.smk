@@ -67,7 +67,14 @@ FIGURES = [
 ]
 # the tables every reference has; later additions are read when present
 CORE_TABLES = ["values", "scores", "steps", "examinee_values"]
-TABLES = [*CORE_TABLES, "differences", "calibration", "items", "item_probabilities"]
+TABLES = [
+    *CORE_TABLES,
+    "differences",
+    "value_differences",
+    "calibration",
+    "items",
+    "item_probabilities",
+]
 
 
 def feedback_input(w):

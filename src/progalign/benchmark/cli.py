@@ -254,12 +254,19 @@ def cmd_tables(args: argparse.Namespace) -> int:
               "calibration": calibration_table(args.family, args.values),
               **run_tables(args.scores)}
     if args.questionnaire is not None:
-        from progalign.benchmark.item_tables import items_table, probabilities_table
+        from progalign.benchmark.item_tables import (
+            items_table,
+            probabilities_table,
+            value_differences_table,
+        )
         from progalign.questionnaire.store import load_questionnaire
 
-        tables["items"] = items_table(load_questionnaire(args.questionnaire).items)
-        tables["item_probabilities"] = probabilities_table(
-            {p.stem: p for p in args.values}, args.scores)
+        questionnaire = load_questionnaire(args.questionnaire)
+        judges = {p.stem: p for p in args.values}
+        tables["items"] = items_table(questionnaire.items)
+        tables["item_probabilities"] = probabilities_table(judges, args.scores)
+        tables["value_differences"] = value_differences_table(args.family, questionnaire.items,
+                                                              judges)
     written = write_tables(tables, args.out)
     write_json(args.out / "provenance.json", provenance(
         command="tables", family=args.family,

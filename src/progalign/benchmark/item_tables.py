@@ -16,6 +16,7 @@ reference can be audited, and two models compared item by item, without any mode
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from progalign.evaluation.vector import SLICES, contribution
+from progalign.evaluation.vector import SLICES, Aggregation, contribution
 from progalign.io import read_json
 from progalign.questionnaire.items import Item
+from progalign.report.tables import VALUE_DIFFERENCES_COLUMNS
 
 ITEMS_COLUMNS = ("item_id", "group", "option", "dim_index", "weight")
 PROBABILITY_COLUMNS = ("model", "item_id", "p0", "p1", "p2", "p3")
@@ -81,6 +83,31 @@ def probabilities_table(judges: Mapping[str, Path], score_files: Iterable[Path]
             seen.add(model)
             rows += _rows(model, per_item["item_ids"], p)
     return pd.DataFrame(rows, columns=list(PROBABILITY_COLUMNS))
+
+
+def value_differences_table(family: str, items: Sequence[Item], judges: Mapping[str, Path],
+                            aggregation: Aggregation = "progressgym-2024", samples: int = 1000,
+                            seed: int = 0) -> pd.DataFrame:
+    """Paired differences (later - earlier) of the historical models' vectors: every adjacent
+    pair of centuries and the first against the last (``bootstrap.paired_difference``)."""
+    from progalign.benchmark.bootstrap import item_data, paired_difference
+    from progalign.evaluation.vector import DIMENSIONS
+    from progalign.report.style import sorted_centuries
+
+    centuries = sorted_centuries(judges)
+    pairs = list(itertools.pairwise(centuries))
+    if len(centuries) > 2:
+        pairs.append((centuries[0], centuries[-1]))
+    data = {c: item_data(items, read_json(judges[c])) for c in centuries}
+    rows = []
+    for a, b in pairs:
+        diff = paired_difference(items, data[a], data[b], aggregation, samples, seed)
+        for i, name in enumerate(DIMENSIONS):
+            rows.append({"family": family, "century_a": a, "century_b": b, "dim_index": i,
+                         "dimension": name, "group": name.split(".", 1)[0],
+                         "difference": float(diff.difference[i]), "ci_low": float(diff.low[i]),
+                         "ci_high": float(diff.high[i]), "separable": int(diff.separable[i])})
+    return pd.DataFrame(rows, columns=list(VALUE_DIFFERENCES_COLUMNS))
 
 
 def vectors_from_tables(items: pd.DataFrame, probabilities: pd.DataFrame

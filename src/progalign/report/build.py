@@ -177,7 +177,8 @@ def build_report(tables_dir: str | Path, out_dir: str | Path,
     board = None
     if "scores" in tables:
         board, paths = write_leaderboard(tables["scores"], out_dir, tables.get("differences"),
-                                         tables.get("calibration"))
+                                         tables.get("calibration"),
+                                         tables.get("value_differences"))
         result.written.extend(paths)
     else:
         result.skipped.append("leaderboard.csv, leaderboard.md (need scores.csv)")

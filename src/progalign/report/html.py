@@ -14,7 +14,12 @@ from typing import Any
 import pandas as pd
 
 from progalign.io import write_text
-from progalign.report.leaderboard import calibration_lines, display_rows, notes
+from progalign.report.leaderboard import (
+    calibration_lines,
+    display_rows,
+    notes,
+    value_difference_lines,
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
@@ -103,7 +108,8 @@ def render_html(board: pd.DataFrame | None, figures: Sequence[FigureEntry],
              '<p class="note">ProgressGym challenges re-implemented by progalign. Built from the '
              "tidy result tables listed at the bottom of the page.</p>", "<h2>Leaderboard</h2>"]
     if board is not None:
-        lines = [*notes(board), *calibration_lines(board.attrs.get("calibration"))]
+        lines = [*notes(board), *calibration_lines(board.attrs.get("calibration")),
+                 *value_difference_lines(board.attrs.get("value_differences"))]
         parts += [table_html(board), *(f'<p class="note">{escape(n)}</p>' for n in lines)]
     else:
         parts.append('<p class="note">No scores table: the leaderboard was not built.</p>')

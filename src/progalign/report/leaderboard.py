@@ -167,6 +167,16 @@ def calibration_lines(calibration: pd.DataFrame | None) -> list[str]:
             f"{shares}."]
 
 
+def value_difference_lines(differences: pd.DataFrame | None) -> list[str]:
+    """One sentence: on how many dimensions the historical models separably differ."""
+    if differences is None or differences.empty:
+        return []
+    counts = differences.groupby(["century_a", "century_b"], sort=False)["separable"].sum()
+    pairs = ", ".join(f"{a}→{b} {int(n)}" for (a, b), n in counts.items())
+    return [f"Historical models: dimensions (of 19) on which two centuries' value vectors differ "
+            f"(paired 95% interval over items excludes 0): {pairs}."]
+
+
 def to_markdown(board: pd.DataFrame) -> str:
     """Render the leaderboard as a Markdown document (title, table, note)."""
     header, rows = display_rows(board)
@@ -176,13 +186,16 @@ def to_markdown(board: pd.DataFrame) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     table = [line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]
-    lines = [*notes(board), *calibration_lines(board.attrs.get("calibration"))]
+    lines = [*notes(board), *calibration_lines(board.attrs.get("calibration")),
+             *value_difference_lines(board.attrs.get("value_differences"))]
     return "# Leaderboard\n\n" + "\n".join(table) + "\n\n" + "\n\n".join(lines) + "\n"
 
 
 def write_leaderboard(scores: pd.DataFrame, out_dir: str | Path,
                       differences: pd.DataFrame | None = None,
-                      calibration: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Path]]:
+                      calibration: pd.DataFrame | None = None,
+                      value_differences: pd.DataFrame | None = None,
+                      ) -> tuple[pd.DataFrame, list[Path]]:
     """Write ``leaderboard.csv`` and ``leaderboard.md`` to ``out_dir`` (atomically).
 
     Returns:
@@ -190,6 +203,7 @@ def write_leaderboard(scores: pd.DataFrame, out_dir: str | Path,
     """
     board = leaderboard(scores, differences)
     board.attrs["calibration"] = calibration
+    board.attrs["value_differences"] = value_differences
     out = Path(out_dir)
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     write_text(csv_path, board.to_csv(index=False, lineterminator="\n"))

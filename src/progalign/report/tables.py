@@ -55,6 +55,13 @@ ITEM_PROBABILITIES_COLUMNS: dict[str, ColumnType] = {
     "model": "str", "item_id": "str", "p0": "float?", "p1": "float?", "p2": "float?",
     "p3": "float?",
 }
+#: Paired differences of the historical models' vectors (b - a): adjacent centuries and the
+#: first against the last, one row per pair and dimension (docs/statistics.md).
+VALUE_DIFFERENCES_COLUMNS: dict[str, ColumnType] = {
+    "family": "str", "century_a": "str", "century_b": "str", "dim_index": "int",
+    "dimension": "str", "group": "str", "difference": "float", "ci_low": "float",
+    "ci_high": "float", "separable": "int",
+}
 #: Tables that may have no rows (one algorithm: no pairs; calibration switched off).
 MAY_BE_EMPTY: frozenset[str] = frozenset({"differences", "calibration"})
 #: Columns added after the first cached references were written: read as empty when absent.
@@ -76,6 +83,7 @@ TABLES: dict[str, dict[str, ColumnType]] = {
     "examinee_values": EXAMINEE_VALUES_COLUMNS,
     "differences": DIFFERENCES_COLUMNS,
     "calibration": CALIBRATION_COLUMNS,
+    "value_differences": VALUE_DIFFERENCES_COLUMNS,
     "items": ITEMS_COLUMNS,
     "item_probabilities": ITEM_PROBABILITIES_COLUMNS,
 }
