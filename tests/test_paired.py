@@ -47,3 +47,32 @@ def test_without_samples_the_interval_is_the_point():
                              item_data(ITEMS, _result([0.5, 0.5, 0.5])), samples=0)
     assert diff.samples == 0 and diff.difference[10] == pytest.approx(1.2 / 4)
     assert diff.low[10] == diff.high[10] == diff.difference[10]
+
+
+@pytest.mark.network
+def test_compare_cli_prints_the_paired_difference(questionnaire, tmp_path, capsys):
+    """Model B = model A + 0.1 on every Moral Foundations item's P(action1): each of the 5
+    foundation items (one per theme) adds 0.1 / (5 + 1) to its theme. With one item per theme a
+    resample leaves that item out a third of the time ((4/5)^5), so the paired interval reaches
+    0 and nothing is separable: one item per theme cannot show a difference surely."""
+    import json
+
+    from progalign.cli import main
+    from progalign.questionnaire.store import load_questionnaire
+
+    items = load_questionnaire(questionnaire).items
+    rows_a, rows_b = [], []
+    for it in items:
+        k = len(it.actions)
+        p = [0.4] + [0.6 / (k - 1)] * (k - 1)
+        rows_a.append({"item_id": it.item_id, "p": p})
+        shifted = [0.5, 0.5] if it.group == "foundation" else p
+        rows_b.append({"item_id": it.item_id, "p": shifted})
+    for name, rows in (("a", rows_a), ("b", rows_b)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"items": rows}))
+    assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                 "--questionnaire", str(questionnaire), "--bootstrap", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 19 dimensions separable (200 paired resamples of 20 items)" in out
+    assert "| foundation.Harm_Care | +0.01667 | [+0.00000, +0." in out
+    assert "| moralchoice.death | +0.00000 |" in out

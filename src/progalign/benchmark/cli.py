@@ -134,6 +134,18 @@ def register(sub: Any) -> None:
     _spec_args(p)
     p.set_defaults(func=cmd_score)
 
+    p = sub.add_parser("compare", help="paired difference of two models' value vectors",
+                       description="Per dimension, B - A with a paired 95%% bootstrap interval "
+                       "over the questionnaire items both were evaluated on "
+                       "(docs/statistics.md).")
+    p.add_argument("a", type=Path, help="value JSON of model A (progalign values)")
+    p.add_argument("b", type=Path, help="value JSON of model B")
+    p.add_argument("--questionnaire", type=Path, required=True,
+                   help="the questionnaire folder both were evaluated on")
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("tables", help="tidy CSV tables from values and score JSONs")
     p.add_argument("--family", required=True)
     p.add_argument("--values", type=Path, nargs="+", required=True, help="C0cc.json files")
@@ -236,6 +248,33 @@ def cmd_score(args: argparse.Namespace) -> int:
                        [Path(p) for p in args.simulated], durations)
     write_json(args.out, result)
     log.info("%s: score %.4f", args.out, result["score"])
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print the paired per-dimension difference of two value results."""
+    from progalign.benchmark.bootstrap import item_data, paired_difference
+    from progalign.evaluation.vector import DIMENSIONS
+    from progalign.io import read_json
+    from progalign.questionnaire.store import load_questionnaire
+
+    q = load_questionnaire(args.questionnaire)
+    results = [read_json(path) for path in (args.a, args.b)]
+    for path, result in zip((args.a, args.b), results, strict=True):
+        if result.get("questionnaire", {}).get("items_sha256") not in (None, q.items_sha256):
+            raise ProgalignError(f"{path}: evaluated on another questionnaire than "
+                                 f"{args.questionnaire}")
+    aggregation = results[0].get("settings", {}).get("aggregation", "progressgym-2024")
+    diff = paired_difference(q.items, item_data(q.items, results[0]),
+                             item_data(q.items, results[1]), aggregation, args.bootstrap,
+                             args.seed)
+    print("| dimension | B - A | 95% paired interval | separable |\n|---|---:|---:|:---:|")
+    for i, name in enumerate(DIMENSIONS):
+        mark = "yes" if diff.separable[i] else ""
+        print(f"| {name} | {diff.difference[i]:+.5f} | [{diff.low[i]:+.5f}, {diff.high[i]:+.5f}]"
+              f" | {mark} |")
+    print(f"\n{int(diff.separable.sum())} of {len(DIMENSIONS)} dimensions separable "
+          f"({args.bootstrap} paired resamples of {len(q.items)} items)")
     return 0
 
 
