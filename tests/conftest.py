@@ -126,9 +126,10 @@ def questionnaire(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory)
                                    per_dimension=1, seed=0, progress=False)
 
 
-# 130 prompts (cyclic orders of 20 items), 4 per forward: long enough to be killed mid-way
-VALUES_ARGS = ["--permutations", "cyclic", "--batch-size", "4", "--threads", "1",
-               "--bootstrap", "50"]
+# 130 prompts (the upstream forms in cyclic orders of 20 items), 4 per forward: long enough to
+# be killed mid-way; no calibration items, so the prompt count is exactly that
+VALUES_ARGS = ["--scoring", "texts", "--permutations", "cyclic", "--batch-size", "4",
+               "--threads", "1", "--bootstrap", "50", "--no-calibration"]
 
 
 def values_cmd(model: Path, questionnaire: Path, out: Path, *extra: str) -> list[str]:
