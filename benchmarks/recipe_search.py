@@ -112,11 +112,13 @@ def main() -> int:
 
     q = load_questionnaire(cache_dir() / "questionnaire" / "paper-2024")
     results = {c: json.loads((out / "values" / f"{c}.json").read_text()) for c in centuries}
-    seed_noise = None
+    seed_noise, seed_size = None, None
     if args.control:
         other = json.loads((out / "values" / f"{ALL[-1]}-seed1.json").read_text())
-        seed_noise = int(paired_difference(q.items, item_data(q.items, results[ALL[-1]]),
-                                           item_data(q.items, other)).separable.sum())
+        noise = paired_difference(q.items, item_data(q.items, results[ALL[-1]]),
+                                  item_data(q.items, other))
+        seed_noise = int(noise.separable.sum())
+        seed_size = float(abs(noise.difference).mean())
     first, last = item_data(q.items, results[ALL[0]]), item_data(q.items, results[ALL[-1]])
     diff = paired_difference(q.items, first, last, samples=1000, seed=0)
     significant = int(diff.separable.sum())
@@ -145,6 +147,8 @@ def main() -> int:
         "family_train_cpu_s": round(per_century * len(ALL), 1),
         "significant_dims_C014_C021": significant,
         "significant_dims_C021_seed0_seed1": "" if seed_noise is None else seed_noise,
+        "mean_abs_diff_C014_C021": round(float(abs(diff.difference).mean()), 7),
+        "mean_abs_diff_C021_seeds": "" if seed_size is None else round(seed_size, 7),
         "calibration_C014": results[ALL[0]].get("calibration", {}).get("share_moral"),
         "calibration_C021": results[ALL[-1]].get("calibration", {}).get("share_moral"),
         "adjacent_significant": json.dumps(adjacent) if adjacent else "",

@@ -27,7 +27,7 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.Com
 
 def _copy_workflow(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "config.yaml", "configs", "workflow", "containers"):
+    for name in ("Snakefile", "config.yaml", "configs", "workflow", "containers", "profiles"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name)
@@ -172,6 +172,18 @@ def test_signal_preset_dry_run_trains_the_family_and_asks_every_item(workdir: Pa
                         ("history_step", 24), ("examinee_step", 24)):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), rule
     assert "resources/questionnaire/paper-2024/items.jsonl" in out
+
+
+def test_the_default_profile_loads_by_itself_so_cached_figures_need_no_cores(workdir: Path
+                                                                            ) -> None:
+    """The README's `snakemake figures --config mode=cached`, without --cores: the default
+    workflow profile (profiles/default beside the Snakefile) supplies them."""
+    shutil.copytree(ROOT / "results/cached/ci-tiny", workdir / "results/cached/ci-tiny")
+    done = subprocess.run([sys.executable, "-m", "snakemake", "figures", "--config",
+                           "mode=cached", "cached=ci-tiny"], cwd=workdir, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (workdir / "results/report-cached/leaderboard.md").is_file()
 
 
 def test_misspelt_config_key_is_rejected_before_any_job(workdir: Path) -> None:
