@@ -7,7 +7,6 @@ A download goes to ``<dest>.part``; an interrupted transfer resumes from there w
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -139,18 +138,3 @@ def fetch(url: str, dest: str | os.PathLike[str], sha256: str, progress: bool = 
         part.unlink()
         log.warning("%s: sha256 %s != pinned %s (attempt %d)", url, digest, sha256, attempt)
     raise DownloadError(f"{url}: content does not match the pinned sha256 {sha256}; not used")
-
-
-def fetch_bytes(url: str, sha256: str) -> bytes:
-    """Fetch a small file into memory and verify its sha256 (no resume)."""
-    try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
-            data: bytes = response.read()
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise DownloadError(f"{url}: cannot connect ({getattr(exc, 'reason', exc)})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise DownloadError(f"{url}: sha256 {digest} does not match the pinned {sha256}; not used")
-    return data
