@@ -265,26 +265,40 @@ def test_grid_shares_artefacts(grid: Grid) -> None:
         assert (coevolve / "humans1.feedback.jsonl").is_file()  # step 2 learns from H_1
 
 
-def test_tables_follow_the_report_contract(grid: Grid, tmp_path: Path) -> None:
+def test_tables_follow_the_report_contract(grid: Grid, bench: Bench, tmp_path: Path) -> None:
+    from progalign.benchmark.item_tables import (
+        items_table,
+        probabilities_table,
+        value_differences_table,
+    )
     from progalign.benchmark.tables import (
         calibration_table,
         run_tables,
         values_table,
         write_tables,
     )
+    from progalign.questionnaire.store import load_questionnaire
     from progalign.report.tables import TABLES, read_table
 
     scores = sorted((grid.root / "scores").glob("*/*/seed0.json"))
     assert len(scores) == 12
     judges = sorted((grid.root / "values" / "tiny").glob("*.json"))
+    items = load_questionnaire(bench.questionnaire).items
     tables = {"values": values_table("tiny", judges),
               "calibration": calibration_table("tiny", judges),  # switched off: no rows
+              "items": items_table(items),
+              "item_probabilities": probabilities_table({p.stem: p for p in judges}, scores),
+              "value_differences": value_differences_table(
+                  "tiny", items, {p.stem: p for p in judges}, samples=100),
               **run_tables(scores)}
     written = write_tables(tables, tmp_path)
     # the tidy tables of the report contract, plus the wall times kept apart from them
     assert sorted(p.name for p in written) == sorted([*(f"{n}.csv" for n in TABLES),
                                                       "timings.csv"])
     read = {name: read_table(name, tmp_path / f"{name}.csv") for name in TABLES}
+    # 3 judges, per algorithm 2 examinee steps and 2 simulated humans: 19 models x 20 items
+    assert read["item_probabilities"]["model"].nunique() == 3 + 4 * (2 + 2)
+    assert len(read["item_probabilities"]) == 19 * len(items)
     assert list(read["scores"].columns)[: len(TABLES["scores"])] == list(TABLES["scores"])
     # every pair of the 4 algorithms per challenge, score and shift: 3 x 6 x 2 rows
     differences = read["differences"]
