@@ -71,3 +71,10 @@ def test_without_differences_only_non_overlapping_intervals_rank_and_the_note_sa
     apart = SCORES.assign(ci_low=SCORES["score"] - 1e-5, ci_high=SCORES["score"] + 1e-5)
     board = leaderboard(apart)  # now follow separates A, C above B; predict A, C above B
     assert board.set_index("algorithm")["rank"].to_dict() == {"A": 1, "C": 1, "B": 3}
+
+
+def test_digits_show_the_narrowest_interval_too():
+    # an interval 3.5e-5 wide needs 5 decimals ([0.99996, 0.99999]), one 0.02 wide the minimum
+    assert digits_to_show(None, [3.5e-5, 0.1]) == 5
+    assert digits_to_show(None, [0.02]) == 3
+    assert digits_to_show(None, [1e-12]) == 8  # capped

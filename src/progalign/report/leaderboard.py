@@ -88,7 +88,7 @@ def leaderboard(scores: pd.DataFrame, differences: pd.DataFrame | None = None) -
     rest = [c for c in board.columns if c not in first]
     board = board[first + rest].reset_index(drop=True)
     board.attrs["ranked_by"] = "paired" if differences is not None else "intervals"
-    board.attrs["digits"] = digits_to_show(differences)
+    board.attrs["digits"] = digits_to_show(differences, (agg["ci_high"] - agg["ci_low"]).tolist())
     board.attrs["warnings"] = identical_results(differences) if differences is not None else []
     return board
 

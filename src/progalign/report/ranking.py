@@ -77,13 +77,22 @@ def identical_results(differences: pd.DataFrame) -> list[str]:
             for r in same.itertuples()]
 
 
-def digits_to_show(differences: pd.DataFrame | None, minimum: int = 3, maximum: int = 8) -> int:
-    """Decimals needed to see the smallest separable difference (at least ``minimum``)."""
-    if differences is None or differences.empty:
-        return minimum
-    separable = differences.loc[differences["separable"] == 1, "difference"].abs()
-    separable = separable[separable > 0]
-    if separable.empty:
-        return minimum
-    needed = 1 - math.floor(math.log10(float(separable.min())))
-    return max(minimum, min(maximum, needed))
+def _decimals_for(value: float) -> int:
+    """Decimals that show the first significant digit of ``value`` (> 0)."""
+    return 1 - math.floor(math.log10(value))
+
+
+def digits_to_show(differences: pd.DataFrame | None, widths: Iterable[float] = (),
+                   minimum: int = 3, maximum: int = 8) -> int:
+    """Decimals needed to see the smallest separable difference and the narrowest interval
+    (``widths``: high - low of the printed intervals), at least ``minimum``."""
+    needed = minimum
+    if differences is not None and not differences.empty:
+        separable = differences.loc[differences["separable"] == 1, "difference"].abs()
+        separable = separable[separable > 0]
+        if not separable.empty:
+            needed = max(needed, _decimals_for(float(separable.min())))
+    positive = [w for w in widths if math.isfinite(w) and w > 0]
+    if positive:
+        needed = max(needed, _decimals_for(min(positive)) - 1)
+    return min(maximum, needed)
