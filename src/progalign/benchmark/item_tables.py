@@ -42,6 +42,12 @@ def items_table(items: Sequence[Item]) -> pd.DataFrame:
             unit = np.zeros(len(item.actions))
             unit[option] = 1.0
             weights = contribution(item, unit)
+            if option == 0 and not np.any([contribution(item, np.eye(len(item.actions))[k])
+                                           for k in range(len(item.actions))]):
+                # an item that weighs nothing (a MoralChoice item with τ = 0) still counts in
+                # its group's N + 1: one zero-weight row keeps it in the key
+                rows.append({"item_id": item.item_id, "group": item.group, "option": 0,
+                             "dim_index": start, "weight": 0.0})
             for offset in np.flatnonzero(weights):
                 rows.append({"item_id": item.item_id, "group": item.group, "option": option,
                              "dim_index": start + int(offset), "weight": float(weights[offset])})
