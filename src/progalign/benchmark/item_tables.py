@@ -38,19 +38,17 @@ def items_table(items: Sequence[Item]) -> pd.DataFrame:
     rows = []
     for item in items:
         start = SLICES[item.group].start
-        for option in range(len(item.actions)):
-            unit = np.zeros(len(item.actions))
-            unit[option] = 1.0
-            weights = contribution(item, unit)
-            if option == 0 and not np.any([contribution(item, np.eye(len(item.actions))[k])
-                                           for k in range(len(item.actions))]):
-                # an item that weighs nothing (a MoralChoice item with τ = 0) still counts in
-                # its group's N + 1: one zero-weight row keeps it in the key
-                rows.append({"item_id": item.item_id, "group": item.group, "option": 0,
-                             "dim_index": start, "weight": 0.0})
-            for offset in np.flatnonzero(weights):
-                rows.append({"item_id": item.item_id, "group": item.group, "option": option,
-                             "dim_index": start + int(offset), "weight": float(weights[offset])})
+        # row k: what P(option k) = 1 contributes to the group's dimensions
+        weights = np.array([contribution(item, unit) for unit in np.eye(len(item.actions))])
+        if not weights.any():
+            # an item that weighs nothing (a MoralChoice item with τ = 0) still counts in its
+            # group's N + 1: one zero-weight row keeps it in the key
+            rows.append({"item_id": item.item_id, "group": item.group, "option": 0,
+                         "dim_index": start, "weight": 0.0})
+        for option, offset in zip(*np.nonzero(weights), strict=True):
+            rows.append({"item_id": item.item_id, "group": item.group, "option": int(option),
+                         "dim_index": start + int(offset),
+                         "weight": float(weights[option, offset])})
     return pd.DataFrame(rows, columns=list(ITEMS_COLUMNS))
 
 
