@@ -3,6 +3,7 @@ messages, the table and its scores in the rendered page, and a screenshot that s
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from system_workflow import require_binaries
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "results" / "cached" / "embedded-default"
+REFERENCE = REPO / "results" / "cached" / "signal"  # the default cached reference
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          "--enable-logging=stderr", "--v=0"]
 
@@ -46,7 +47,17 @@ def test_html_leaderboard_renders_without_console_errors(tmp_path: Path, ci_repo
     scores = (REFERENCE / "tables" / "scores.csv").read_text(encoding="utf-8").splitlines()
     algorithms = {line.split(",")[1] for line in scores[1:]}
     assert "<table" in dom.stdout and all(a in dom.stdout for a in algorithms)
-    assert "0.998" in dom.stdout  # the mean score column of the reference run
+    # the mean column as the report shows it, each cell the CSV's mean at the shown digits
+    means = {float(row["mean_score"]) for row in csv.DictReader(
+        (out / "leaderboard.csv").open(encoding="utf-8"))}
+    cells = [line.rstrip(" |").rsplit("|", 1)[-1].strip()
+             for line in (out / "leaderboard.md").read_text(encoding="utf-8").splitlines()
+             if line.startswith("| ") and line[2].isdigit()]
+    assert len(cells) == len(algorithms)
+    for cell in cells:
+        digits = len(cell.split(".")[1])
+        assert any(f"{mean:.{digits}f}" == cell for mean in means), cell
+        assert f">{cell}<" in dom.stdout
 
     from PIL import Image
 
