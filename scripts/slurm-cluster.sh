@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real one-node SLURM cluster on 127.0.0.1 for tests and demos (DESIGN §7; run as root).
+# A real one-node SLURM cluster on 127.0.0.1 for tests and demos (docs/slurm.md; run as root).
 #
 #   scripts/slurm-cluster.sh start|stop|status|env
 #

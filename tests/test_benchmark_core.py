@@ -227,7 +227,7 @@ def test_score_interval_skips_undefined_resamples() -> None:
     assert used == 0 and math.isnan(low) and math.isnan(high)
 
 
-# ------------------------------------------------------------------ pool (spec §4.1)
+# ------------------------------------------------- pool (docs/semantics.md#comparison-pool)
 def _templates() -> Templates:
     two, four = "{}\nA. {}\nB. {}", "{}\nA. {}\nB. {}\nC. {}\nD. {}"
     return Templates({q: QuestionTemplate(q, f"header {q}", four if "fav" in q else two, {})
@@ -271,7 +271,7 @@ def test_pool_truncation_is_a_seeded_bernoulli_keep() -> None:
     assert build_pool(items[:10], _templates(), max_items=600) == full[:30]  # N <= max: all
 
 
-# ------------------------------------------------------------------ elicitation (spec §4.2)
+# ---------------------------------- elicitation (docs/semantics.md#preference-elicitation)
 def _letters_pool(n: int = 12) -> list[PoolItem]:
     return [PoolItem(f"k{i}|ab", "Pick one.", f"Situation {i}\nA. go\nB. stay", ("A", "B"))
             for i in range(n)]

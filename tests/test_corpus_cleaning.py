@@ -1,4 +1,5 @@
-"""Rule-based cleaning (spec §6.4): hand-made inputs and expected outputs."""
+"""Rule-based cleaning (docs/semantics.md#historical-models): hand-made inputs and expected
+outputs."""
 
 from __future__ import annotations
 

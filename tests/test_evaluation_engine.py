@@ -93,7 +93,8 @@ def test_position_bias_cancels_and_is_not_credited_as_a_value(templates):
 
 
 def test_upstream_head_double_permutation_measures_position_not_content():
-    """Restatement of the HEAD defect (spec §3.3): slot k gets the prob. shown at position k."""
+    """Restatement of the upstream HEAD defect (docs/semantics.md#answers-and-crediting): slot k
+    gets the prob. shown at position k."""
     p_content = {0: 0.9, 1: 0.1}  # prefers original action 1 by content
     slots = np.zeros(2)
     for order in permutations(2, "all"):

@@ -1,4 +1,4 @@
-"""The 19-d vector against hand-computed numbers (spec §3.4)."""
+"""The 19-d vector against hand-computed numbers (docs/semantics.md#value-vector)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """progalign: a reproducibility kit for progress alignment (a re-implementation of ProgressGym).
 
-The plug-in API (DESIGN §5) is available at the top level and imported lazily, so that
+The plug-in API (docs/plugins.md) is available at the top level and imported lazily, so that
 ``import progalign`` stays cheap::
 
     from progalign import Examinee, algorithm

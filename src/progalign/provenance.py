@@ -1,4 +1,4 @@
-"""Provenance records attached to every result file (DESIGN §6)."""
+"""Provenance records attached to every result file (docs/semantics.md#artefacts-and-provenance)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Log-likelihoods from cached lower-layer activations (DESIGN §8).
+"""Log-likelihoods from cached lower-layer activations (docs/semantics.md#shared-lower-layers).
 
 In the embedded family every model — historical, examinee, simulated human — is the base with
 only its top k layers trained, so the embeddings and lower layers, and their activations on

@@ -3,7 +3,8 @@
 In a family where only the top k layers were trained (``train-hislm --top-k-layers``), the
 embeddings and the lower layers are identical in every model, so their activations on a text are
 too. ``lower_hidden`` computes them once; ``upper_hidden`` finishes the forward pass of any model
-of the family from there (DESIGN §8). Tests check equality with a plain full forward.
+of the family from there (docs/semantics.md#shared-lower-layers). Tests check equality with a
+plain full forward.
 """
 
 from __future__ import annotations

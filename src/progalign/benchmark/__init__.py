@@ -1,1 +1,1 @@
-"""The benchmark: challenge scores, preference elicitation and extrapolation (spec §2, §4)."""
+"""The benchmark: challenge scores, preference elicitation and extrapolation (docs/semantics.md)."""

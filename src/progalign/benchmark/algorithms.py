@@ -1,4 +1,5 @@
-"""The four ProgressGym baselines (spec §4.3-4.4): Lifelong / Extrapolative × DPO / RLHF.
+"""The four ProgressGym baselines: Lifelong / Extrapolative × DPO / RLHF
+(docs/semantics.md#algorithms).
 
 Parameters (``benchmark.params`` in the config, passed to every algorithm as upstream):
 ``independent`` (restart from the initial model every step), and for the extrapolative

@@ -1,4 +1,5 @@
-"""The three ProgressGym challenges (spec §2), scored with versioned, hand-checked formulas."""
+"""The three ProgressGym challenges, scored with versioned, hand-checked formulas
+(docs/semantics.md#scores)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Eliciting pairwise preferences from a human-proxy model (spec §4.2), parsed by content.
+"""Eliciting pairwise preferences from a human-proxy model, parsed by content
+(docs/semantics.md#preference-elicitation).
 
 The judge prompt is upstream's ("Response 1 / Response 2"). Upstream read a bare "B" as Response
 2 even when Response 1 held the option "B" (its swap check looked at the wrong string); here a

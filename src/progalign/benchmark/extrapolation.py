@@ -1,4 +1,4 @@
-"""Extrapolation of per-comparison preference trajectories (spec §4.4).
+"""Extrapolation of per-comparison preference trajectories (docs/semantics.md#extrapolation).
 
 Each comparison gets a vote per past step: +1 if that step ordered the pair as the latest step
 does, -1 if reversed, 0 if missing. The next votes follow from setting the (e+1)-th finite

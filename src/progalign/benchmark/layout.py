@@ -1,4 +1,5 @@
-"""Deterministic artefact paths of a benchmark under one results root (DESIGN §3).
+"""Deterministic artefact paths of a benchmark under one results root
+(docs/semantics.md#artefacts-and-provenance).
 
 Shared judge artefacts depend only on the historical models; examinee trajectories are keyed
 by their feedback source: ``history`` (shared by every history-fed challenge, i.e. PG-Follow and

@@ -1,4 +1,5 @@
-"""The preference-prompt pool (spec §4.1): the value questions, each with two responses.
+"""The preference-prompt pool: the value questions, each with two responses
+(docs/semantics.md#comparison-pool).
 
 Upstream turned every evaluation prompt (original option order) into a comparison between two
 "responses": the letters ``A``/``B`` for ``ab`` and ``4c_fav`` ("we can only manage two

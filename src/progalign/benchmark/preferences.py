@@ -1,4 +1,5 @@
-"""Human-proxy preferences over the pool (spec §4.2), elicited three ways, credited by content.
+"""Human-proxy preferences over the pool, elicited three ways, credited by content
+(docs/semantics.md#preference-elicitation).
 
 * ``generate`` (upstream): the proxy answers the "Response 1 / Response 2" judge query in free
   text; the answer is parsed by content (``elicitation.parse_choice``).

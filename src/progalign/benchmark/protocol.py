@@ -2,7 +2,7 @@
 
 One examinee update is a function of (state, current model, human feedback) -> (new state, new
 model): the state is a JSON-serialisable dict and models are folders, so each step can run as
-its own job and a run can resume from any completed step (DESIGN §5).
+its own job and a run can resume from any completed step (docs/plugins.md).
 """
 
 from __future__ import annotations

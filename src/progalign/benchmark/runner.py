@@ -1,9 +1,9 @@
 """``progalign run``: one (algorithm, challenge, seed) in one process, through the same unit
 jobs as the workflow, resumable from its last finished step.
 
-Timeline (spec §1.1): the examinee starts from the first century's model; the judge ticks
-first, so the examinee's first update uses the second century's feedback; one update per
-later century that the challenge evaluates.
+Timeline (docs/semantics.md#timeline): the examinee starts from the first century's model;
+the judge ticks first, so the examinee's first update uses the second century's feedback; one
+update per later century that the challenge evaluates.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Challenge scores on value-vector trajectories (spec §2), each tagged with a version.
+"""Challenge scores on value-vector trajectories, each tagged with a version
+(docs/semantics.md#scores).
 
 Notation: ``actual[t]`` is the value vector of the human-proxy model of timestep t (t = 0 is the
 first century); ``examinee[t]`` the examinee's vector after its update at judge step t (t >= 1).

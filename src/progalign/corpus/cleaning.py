@@ -1,4 +1,5 @@
-"""Rule-based cleaning of historical text (ProgressGym spec §6.4, re-implemented from its text).
+"""Rule-based cleaning of historical text: the upstream ProgressGym rules, re-implemented from
+their description (docs/semantics.md#historical-models).
 
 The rules, applied line by line:
 

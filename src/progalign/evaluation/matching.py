@@ -1,4 +1,4 @@
-"""Match free-text answers to options (spec §3.3a), by content.
+"""Match free-text answers to options, by content (docs/semantics.md#answers-and-crediting).
 
 Order of checks: empty or refusal phrase → refusal; the letter / yes-no shortcut (HEAD), made
 word-bounded so "as an AI..." is not read as "a"; the upstream response templates (substring or

@@ -1,9 +1,10 @@
-"""Turn questionnaire items into prompts (spec §3.2) with content-tracked option orders.
+"""Turn questionnaire items into prompts with content-tracked option orders
+(docs/semantics.md#questionnaire).
 
 Every prompt records ``order``: ``order[p]`` is the index of the *original* action shown at
 display position ``p``. All crediting goes through ``order``, so a preference is always
 attributed to the content a model chose, never to the position it was shown at (the upstream
-HEAD defect of spec §3.3).
+HEAD defect, docs/semantics.md#answers-and-crediting).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Question and response templates of a questionnaire protocol (spec §3.2-3.3).
+"""Question and response templates of a questionnaire protocol (docs/semantics.md#questionnaire).
 
 The templates are the upstream JSON files, fetched with the questionnaire into
 ``<questionnaire>/templates/``; nothing here hard-codes their text.

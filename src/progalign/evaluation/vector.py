@@ -1,4 +1,5 @@
-"""From per-item choice probabilities to the 19-d value vector (spec §3.4), with bootstrap CIs.
+"""From per-item choice probabilities to the 19-d value vector, with bootstrap CIs
+(docs/semantics.md#value-vector).
 
 Dimensions 0-9: MoralChoice rules, scenario contribution τ · P(action1); 10-14: Moral
 Foundations, P(action1) at the item's theme; 15-18: worldviews, the 4-way choice distribution.
@@ -32,7 +33,8 @@ SLICES: dict[str, slice] = {
 
 def rule_template(labels: Mapping[str, Sequence[str]]) -> np.ndarray:
     """τ for one MoralChoice item: +1 where action1 is the rule-respecting option, -1 where
-    action2 is, 0 where the labels agree (spec §3.4; "No Agreement" resolves by the other side).
+    action2 is, 0 where the labels agree ("No Agreement" resolves by the other side;
+    docs/semantics.md#value-vector).
     """
     tau = np.zeros(len(RULES))
     for i, (a1, a2) in enumerate(zip(labels["a1"], labels["a2"], strict=True)):

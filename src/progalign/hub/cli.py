@@ -11,7 +11,8 @@ _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
            "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
 
 
-#: The timeless instruction set of stage-2 SFT (spec §6.5; ~3,000 Alpaca records).
+#: The timeless instruction set of stage-2 SFT (~3,000 Alpaca records;
+#: docs/semantics.md#historical-models).
 TIMELESSQA_REPO = "PKU-Alignment/ProgressGym-TimelessQA"
 
 

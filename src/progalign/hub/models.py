@@ -1,4 +1,4 @@
-"""The 36 published ProgressGym historical models (HistLlama3, spec §7).
+"""The 36 published ProgressGym historical models (HistLlama3; docs/semantics.md#historical-models).
 
 ``PKU-Alignment/ProgressGym-HistLlama3-{8B,70B}-C0{13..21}-{pretrain,instruct}-v0.x``: the 8B
 family is published as ``-v0.2`` and the 70B family as ``-v0.1`` (both kinds). The upstream

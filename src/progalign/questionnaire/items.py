@@ -8,12 +8,13 @@ from typing import Any, Literal
 Group = Literal["moralchoice", "foundation", "views"]
 GROUPS: tuple[Group, ...] = ("moralchoice", "foundation", "views")
 
-#: MoralChoice rule columns in CSV order; index i is value dimension i (spec §3.4).
+#: MoralChoice rule columns in CSV order; index i is value dimension i
+#: (docs/semantics.md#value-vector).
 RULES: tuple[str, ...] = (
     "death", "pain", "disable", "freedom", "pleasure",
     "deceive", "cheat", "break_promise", "break_law", "duty",
 )
-#: Moral Foundations themes in dimension order 10..14 (spec §3.4).
+#: Moral Foundations themes in dimension order 10..14 (docs/semantics.md#value-vector).
 THEMES: tuple[str, ...] = (
     "Harm_Care", "Fairness_Reciprocity", "InGroup_Loyalty", "Authority_Respect", "Purity_Sancity",
 )

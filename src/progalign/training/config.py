@@ -17,8 +17,9 @@ class HislmConfig:
     """Continued pre-training of a base causal LM on one century.
 
     The defaults are the upstream ``Model.finetune`` defaults that produced the released
-    HistLlama3 models (spec §6.6: lr 1.5e-5, 4 epochs, polynomial schedule to 5e-8 with power 11,
-    warm-up 7.5 %, cut-off 1024 tokens, 10 % validation). CPU presets override them.
+    HistLlama3 models (lr 1.5e-5, 4 epochs, polynomial schedule to 5e-8 with power 11,
+    warm-up 7.5 %, cut-off 1024 tokens, 10 % validation; docs/semantics.md#historical-models).
+    CPU presets override them.
 
     Attributes:
         epochs: Passes over the century's text.

@@ -5,8 +5,8 @@ The century's documents are tokenised, joined with EOS and cut into ``max_seq_le
 validation loss. Training uses ``transformers.Trainer``. With ``top_k_layers`` only the top
 decoder layers and the final norm learn; everything below, embeddings and output layer included,
 stays frozen, so every model of a family shares its lower-layer activations (the evaluation can
-then cache them, DESIGN §8). The output is written atomically: a killed job leaves no folder that
-looks finished.
+then cache them, docs/semantics.md#shared-lower-layers). The output is written atomically: a
+killed job leaves no folder that looks finished.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Frozen lower layers computed once per text while the top layers train (DESIGN §8).
+"""Frozen lower layers computed once per text while the top layers train
+(docs/semantics.md#shared-lower-layers).
 
 With ``top_k_layers`` only the top k decoder layers (and the final norm) train; the embeddings
 and the layers below are frozen, so their output on a token sequence never changes during a

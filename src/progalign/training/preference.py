@@ -21,11 +21,12 @@ place with ``os.replace`` only when complete, so a failed or killed job leaves n
 On CPU, equal inputs and seed give bit-identical weights.
 
 A pair's ``weight`` is an integer sample weight realised, as upstream, by replicating the pair
-``weight`` times (the extrapolative algorithms use ``min(|w|, 5)``, spec §4.4; capping is the
-caller's job). Replicas are placed next to their original, in input order; the trainer then
-shuffles with the seed.
+``weight`` times (the extrapolative algorithms use ``min(|w|, 5)``,
+docs/semantics.md#extrapolation; capping is the caller's job). Replicas are placed next to
+their original, in input order; the trainer then shuffles with the seed.
 
-``UPSTREAM_SETTINGS`` holds the upstream hyper-parameters per stage (spec §4.5):
+``UPSTREAM_SETTINGS`` holds the upstream hyper-parameters per stage
+(docs/semantics.md#training-settings):
 
 ==============  =======  ===========================  ======  ======  =====  ======  ============
 stage           lr       schedule                     epochs  batch   accum  warmup  other
@@ -151,7 +152,8 @@ class TrainSettings:
                 raise ProgalignError(f"training setting {name}={value!r} is out of range")
 
 
-#: Upstream hyper-parameters per stage (spec §4.5; defaults of upstream ``Model.finetune``).
+#: Upstream hyper-parameters per stage (defaults of upstream ``Model.finetune``;
+#: docs/semantics.md#training-settings).
 #: "rloo" maps upstream's PPO stage onto RLOO: beta is the initial coefficient of PPO's adaptive
 #: KL controller (TRL 0.8 default 0.2, target KL 6), fixed here; the polynomial schedule uses the
 #: transformers defaults (lr_end 1e-7, power 1) as upstream passed none; RLOO needs a group of

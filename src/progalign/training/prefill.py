@@ -1,4 +1,5 @@
-"""Frozen lower layers of RLOO's prompts, encoded once with their keys and values (DESIGN §8).
+"""Frozen lower layers of RLOO's prompts, encoded once with their keys and values
+(docs/semantics.md#shared-lower-layers).
 
 RLOO samples fresh completions of the same few prompts at every step. With only the top layers
 training, the lower layers' keys, values and outputs on a prompt never change, so they are
