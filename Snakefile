@@ -5,7 +5,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+import yaml
+from snakemake.utils import min_version
+
+from progalign.settings import resolve
 
 min_version("9.0")
 
@@ -15,18 +18,17 @@ os.environ["PATH"] = (
 )
 
 
-# config.yaml is the default experiment. A preset given with --configfile replaces it instead of
-# being merged over it, so no key of the default leaks into another preset.
-if not workflow.config_settings.configfiles:
-
-    configfile: "config.yaml"
+# config.yaml is the default experiment; a preset given with --configfile merges over it (nested
+# mappings key by key), as in every Snakemake workflow. progalign.settings validates the result
+# and fills in every default, exactly as `progalign run --config config.yaml --config PRESET`.
+configfile: "config.yaml"
 
 
 envvars:
     "PATH",
 
 
-validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+config.update(resolve(config).to_config())
 
 
 include: "workflow/rules/containers.smk"
@@ -43,6 +45,16 @@ include: "workflow/rules/preferences.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/worker.smk"
+
+
+# The resolved settings (every default filled in): snakemake results/settings.json
+rule settings:
+    output:
+        "results/settings.json",
+    run:
+        with open(output[0], "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2, sort_keys=True)
+            handle.write("\n")
 
 
 rule all:

@@ -40,11 +40,12 @@ from progalign.benchmark.preferences import (
     summary,
 )
 from progalign.benchmark.protocol import Challenge, Examinee, Feedback, ScoreInput
-from progalign.benchmark.spec import STAGES, spec_from_config
+from progalign.benchmark.spec import spec_from_config
 from progalign.errors import InputError, ProgalignError
 from progalign.evaluation.templates import QuestionTemplate, Templates
 from progalign.evaluation.vector import value_vector
 from progalign.questionnaire.items import RULES, Item
+from progalign.settings import STAGES
 from scripted import ScriptedBackend
 
 EXAMPLE_SRC = Path(__file__).resolve().parents[1] / "examples/progalign-example-plugin/src"
@@ -613,25 +614,23 @@ def test_spec_errors_name_the_culprit(tmp_path: Path) -> None:
                                require_models=False)  # a single workflow step
     with pytest.raises(ProgalignError, match="no model for century C016"):
         partial.model("C016")
+    # a stage the config leaves out runs with upstream's hyper-parameters (no late failure)
     training = {k: v for k, v in CI_CONFIG["training"].items() if k != "rloo"}
     family = _family(tmp_path / "full", ["C014", "C016", "C017"])
-    with pytest.raises(ProgalignError, match=r"training section lacks stages \['rloo'\]"):
-        spec_from_config({**CI_CONFIG, "training": training}, family, tmp_path / "q")
-    with pytest.raises(ProgalignError, match=r"lacks stages \['dpo', 'reward'"):
-        spec_from_config({k: v for k, v in CI_CONFIG.items() if k != "training"}, family,
-                         tmp_path / "q")
+    spec = spec_from_config({**CI_CONFIG, "training": training}, family, tmp_path / "q")
+    assert spec.training["rloo"]["learning_rate"] == 1e-6 and spec.training["rloo"]["epochs"] == 0.4
 
 
 @pytest.mark.parametrize(("section", "change", "message"), [
     ("training", {"dpo": {"learning_rate": 1e-3, "epochs": 1, "lr": 2}},
-     r"training\.dpo: .*unexpected keyword argument 'lr'"),
-    ("training", {"reward": {"epochs": 1}}, r"training\.reward: .*learning_rate"),
+     r"training\.dpo\.lr: Unexpected keyword argument"),
+    ("training", {"reward": {"epochs": 1}}, r"training\.reward\.learning_rate: Field required"),
     ("training", {"rloo": {"learning_rate": 1e-3, "epochs": 1, "num_generations": 1}},
-     r"training\.rloo: training setting num_generations=1 is out of range"),
+     r"training\.rloo: .*training setting num_generations=1 is out of range"),
     ("benchmark", {"pool": {"question_types": ["repeat", "essay"]}},
-     r"benchmark\.pool\.question_types: unknown \['essay'\]"),
+     r"benchmark\.pool\.question_types\.1: Input should be 'ab'"),
     ("benchmark", {"elicitation": {"mode": "texts", "temprature": 0.5}},
-     r"benchmark\.elicitation: .*'temprature'"),
+     r"benchmark\.elicitation\.temprature: Extra inputs"),
     ("benchmark", {"elicitation": {"mode": "vote"}}, r"benchmark\.elicitation\.mode: .*'vote'"),
     ("benchmark", {"coevolve": {"answers": "essay"}}, r"benchmark\.coevolve\.answers"),
 ])

@@ -186,6 +186,42 @@ def test_the_default_profile_loads_by_itself_so_cached_figures_need_no_cores(wor
     assert (workdir / "results/report-cached/leaderboard.md").is_file()
 
 
+AGGREGATES = {"tables", "figures", "all"}  # rules that read every run: rerun on any new one
+
+
+def _planned_jobs(text: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job in a dry run's output."""
+    jobs: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.rstrip().endswith(":"):
+            jobs.append((line.split()[1].rstrip(":"), ""))
+        elif line.strip().startswith("wildcards:") and jobs:
+            jobs[-1] = (jobs[-1][0], line.strip())
+    return jobs
+
+
+@pytest.mark.slow
+@pytest.mark.network
+@pytest.mark.parametrize(("grow", "marker"), [
+    ("benchmark: {algorithms: [ExtrapolativeRLHF, LifelongDPO]}\n", "algorithm=LifelongDPO"),
+    ("benchmark: {seeds: [0, 1]}\n", "seed=1"),
+], ids=["algorithm", "seed"])
+def test_growing_the_grid_plans_only_the_new_jobs(ci_run: tuple[Path, float], grow: str,
+                                                   marker: str) -> None:
+    """After a finished run, adding an algorithm (or a seed) in a second config file merged over
+    the first plans that algorithm's (seed's) jobs and the aggregates, nothing already done."""
+    workdir, _ = ci_run
+    (workdir / "grow.yaml").write_text(grow, encoding="utf-8")
+    done = _snakemake(workdir, "-n", "--configfile", "configs/ci.yaml", "grow.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = _planned_jobs(done.stdout + done.stderr)
+    new = [rule for rule, wildcards in jobs if marker in wildcards]
+    assert {"history_step", "score"} <= set(new), jobs
+    stale = [(r, w) for r, w in jobs if r not in AGGREGATES and marker not in w]
+    assert not stale, f"jobs of the finished grid planned again: {stale}"
+    assert "params have changed" not in (done.stdout + done.stderr).lower()
+
+
 def test_misspelt_config_key_is_rejected_before_any_job(workdir: Path) -> None:
     bad = workdir / "bad.yaml"
     bad.write_text("evaluation:\n  permutatons: all\n")

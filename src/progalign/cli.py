@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "progalign.training.cli",
     "progalign.benchmark.cli",
     "progalign.report.cli",
+    "progalign.settings_cli",
 )
 
 

@@ -19,12 +19,22 @@ QNAME = (
     else Q["protocol"]
 )
 QDIR = f"resources/questionnaire/{QNAME}"
-# The config as the CLI sees it (passed to every benchmark job; Snakemake tracks params).
+# The resolved config as the CLI sees it (recorded by the report job) ...
 CONFIG_JSON = json.dumps(
     {k: config[k] for k in ("models", "evaluation", "benchmark", "training")},
     sort_keys=True,
 )
-SPEC = f"--config-json {shlex.quote(CONFIG_JSON)} --questionnaire {QDIR} --models {FAMILY_DIR}"
+# ... and as every model job gets it: without the grid's lists, which a job learns from its
+# wildcards, so that adding an algorithm, challenge or seed changes no existing job's command.
+GRID_KEYS = ("algorithms", "challenges", "seeds")
+JOB_CONFIG_JSON = json.dumps(
+    {
+        **{k: config[k] for k in ("models", "evaluation", "training")},
+        "benchmark": {k: v for k, v in BENCH.items() if k not in GRID_KEYS},
+    },
+    sort_keys=True,
+)
+SPEC = f"--config-json {shlex.quote(JOB_CONFIG_JSON)} --questionnaire {QDIR} --models {FAMILY_DIR}"
 
 
 def _challenge(name):

@@ -18,6 +18,13 @@ rule corpus_embedded:
 
 
 if MODELS["source"] == "train":
+    # The trained layers are one setting (training.top_k_layers), not also the recipe's.
+    with open(MODELS["hislm_recipe"], encoding="utf-8") as _recipe:
+        if "top_k_layers" in (yaml.safe_load(_recipe) or {}).get("hislm", {}):
+            raise ValueError(
+                f"{MODELS['hislm_recipe']}: drop top_k_layers; the workflow trains the"
+                " top training.top_k_layers layers of every model"
+            )
 
     rule hislm:
         input:
@@ -38,9 +45,14 @@ if MODELS["source"] == "train":
         params:
             base=MODELS["base"],
             recipe=MODELS["hislm_recipe"],
+            top_k=(
+                f"--top-k-layers {config['training']['top_k_layers']}"
+                if config["training"]["top_k_layers"]
+                else ""
+            ),
         shell:
             "progalign train-hislm --base {params.base} --corpus {input.corpus}"
-            " --config {params.recipe} --out {output} > {log} 2>&1"
+            " --config {params.recipe} {params.top_k} --out {output} > {log} 2>&1"
 
     # Every trajectory starts from the first century's model: train it first.
     use rule hislm as hislm_first with:

@@ -27,8 +27,8 @@ VALUES_ARGS = (
         " --batch-size {ev[batch_size]}"
     ).format(ev=config["evaluation"])
     + (
-        f" --lower-cache-layers {config['evaluation']['lower_cache_layers']}"
-        if config["evaluation"]["lower_cache_layers"]
+        f" --top-k-layers {config['training']['top_k_layers']}"
+        if config["training"]["top_k_layers"]
         else ""
     )
     + (
@@ -43,9 +43,7 @@ VALUES_ARGS = (
 # A family trained here keeps the base's bottom layers frozen, so evaluating the base model
 # fills the shared lower-layer store once, while the family trains; the judges then find it
 # warm instead of several of them filling it at the same time.
-WARM_LOWER = MODELS["source"] == "train" and bool(
-    config["evaluation"]["lower_cache_layers"]
-)
+WARM_LOWER = MODELS["source"] == "train" and bool(config["training"]["top_k_layers"])
 
 
 rule values_base:

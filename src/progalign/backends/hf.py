@@ -33,7 +33,7 @@ from progalign.backends.kv import (
     upcast,
 )
 from progalign.backends.tokens import PromptTokenizer
-from progalign.errors import ProgalignError
+from progalign.errors import ProgalignError, SettingError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ class HFBackend(Backend):
         threads: torch intra-op threads (default: leave torch's choice).
         share_prefix: Encode the common prefix of a batch once (disable only to measure it).
         lower_cache_layers: Reuse cached activations of the bottom N decoder layers (families
-            that share them, DESIGN §8); None scores with full forwards.
+            that share them, docs/performance.md); None scores with full forwards.
+        top_k_layers: The model differs from its family only in its top k decoder layers:
+            reuse cached activations of all the others (instead of ``lower_cache_layers``).
     """
 
     name = "hf"
@@ -82,6 +84,7 @@ class HFBackend(Backend):
         threads: int | None = None,
         share_prefix: bool = True,
         lower_cache_layers: int | None = None,
+        top_k_layers: int | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -101,6 +104,14 @@ class HFBackend(Backend):
         self.model.eval()
         self.model.to(self.device)  # type: ignore[arg-type]
         self.prompts = PromptTokenizer(self.tokenizer, model)
+        if lower_cache_layers is not None and top_k_layers is not None:
+            raise SettingError("give lower_cache_layers or top_k_layers, not both")
+        if top_k_layers is not None:
+            n_layers = int(self.model.config.num_hidden_layers)
+            if not 1 <= top_k_layers < n_layers:
+                raise SettingError(f"top_k_layers={top_k_layers}, but the model has {n_layers} "
+                                   f"layers (use 1..{n_layers - 1}, or null)")
+            lower_cache_layers = n_layers - top_k_layers
         self.lower_cache_layers = lower_cache_layers
         self._lower_store: Any = None
 

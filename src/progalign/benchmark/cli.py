@@ -17,9 +17,10 @@ log = logging.getLogger(__name__)
 
 def _spec_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("benchmark set-up")
-    g.add_argument("--config", type=Path, default=Path("config.yaml"),
-                   help="experiment config (YAML, as the workflow's; default config.yaml)")
-    g.add_argument("--config-json", help="the config as a JSON string (overrides --config)")
+    g.add_argument("--config", type=Path, action="append", metavar="YAML",
+                   help="experiment config; repeat to merge presets over it as Snakemake merges "
+                   "--configfile over config.yaml (default: config.yaml)")
+    g.add_argument("--config-json", help="the config as a JSON string (instead of --config)")
     g.add_argument("--questionnaire", type=Path, required=True,
                    help="questionnaire folder (from 'progalign questionnaire fetch')")
     g.add_argument("--models", type=Path,
@@ -30,18 +31,14 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
+    from progalign.settings import load
+
     if args.config_json:
+        if args.config:
+            raise ProgalignError("give --config or --config-json, not both")
         loaded: dict[str, Any] = json.loads(args.config_json)
         return loaded
-    import yaml
-
-    if not args.config.exists():
-        raise ProgalignError(f"config file {args.config} not found")
-    with open(args.config, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    if not isinstance(data, dict):
-        raise ProgalignError(f"{args.config}: expected a mapping at the top level")
-    return data
+    return load(args.config or [Path("config.yaml")])
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
@@ -77,6 +74,9 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("results/interactive"),
                    help="results root (resumes what is already there)")
+    p.add_argument("--show-settings", action="store_true",
+                   help="print the resolved settings (JSON, as `snakemake results/settings.json` "
+                   "writes them) and exit")
     _spec_args(p)
     p.set_defaults(func=cmd_run)
 
@@ -173,6 +173,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run one benchmark in-process."""
     from progalign.benchmark.runner import run_benchmark, summary_line
 
+    if args.show_settings:
+        from progalign.settings import resolve
+
+        print(json.dumps(resolve(_config(args)).to_config(), indent=2, sort_keys=True))
+        return 0
     _threads(args.threads)
     result = run_benchmark(_spec(args), args.algorithm, args.challenge, args.seed, args.out)
     print(summary_line(result))

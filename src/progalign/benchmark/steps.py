@@ -75,22 +75,22 @@ def answers(spec: BenchmarkSpec, model: Path, prefs_path: Path, out: Path
     elicited first if absent). ``generate``: a free-text answer (upstream).
     """
     if not out.exists():
-        if spec.coevolve_answers == "choice":
+        if spec.coevolve.answers == "choice":
             prefs = preferences(spec, model, prefs_path)
             rows = [{"prompt": p.prompt, "answer": pair[0]} for p in prefs
                     if (pair := p.pair) is not None]
-        elif spec.coevolve_answers == "generate":
+        elif spec.coevolve.answers == "generate":
             pool = pool_for(spec)
             backend = open_backend(str(model), spec.values)
             texts = [backend.format_prompt(p.instruction, p.input, spec.elicit.prompt_format)
                      for p in pool]
-            generated = backend.generate(texts, max_new_tokens=spec.answer_tokens,
-                                         temperature=spec.answer_temperature,
+            generated = backend.generate(texts, max_new_tokens=spec.coevolve.max_new_tokens,
+                                         temperature=spec.coevolve.temperature,
                                          seed=spec.elicit.seed, progress=True)
             rows = [{"prompt": p.prompt, "answer": a.strip()} for p, a in
                     zip(pool, generated, strict=True) if a.strip()]
         else:
-            raise ProgalignError(f"unknown coevolve answers mode {spec.coevolve_answers!r}")
+            raise ProgalignError(f"unknown coevolve answers mode {spec.coevolve.answers!r}")
         write_jsonl(out, rows)
     return read_answers(out)
 

@@ -20,6 +20,7 @@ from progalign.evaluation.vector import Aggregation
 from progalign.provenance import provenance
 from progalign.questionnaire.items import Item
 from progalign.questionnaire.store import Questionnaire, load_questionnaire
+from progalign.settings import EvaluationSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,36 +31,45 @@ TEXT_SCORING_BELOW = 1_000_000_000
 NORMALISE: dict[str, Normalise] = {"plain": "bytes", "texts": "tokens", "letters": "none"}
 
 
+_EVAL = EvaluationSettings()
+
+
 @dataclass(frozen=True)
 class ValueOptions:
-    """Everything that decides how a model is evaluated (recorded in the result)."""
+    """Everything that decides how a model is evaluated (recorded in the result).
 
-    backend: str = "hf"
-    mode: Mode = "logprob"
-    scoring: str = "auto"
-    permutations: PermutationScheme = "cyclic"
-    prompt_format: str = "chat"
-    aggregation: Aggregation = "progressgym-2024"
-    bootstrap: int = 1000
-    seed: int = 0
-    batch_size: int = 16
+    The settings shared with the experiment config take their defaults from
+    ``progalign.settings.EvaluationSettings`` (the one definition); the rest are run-time only.
+    ``top_k_layers`` (the config's ``training.top_k_layers``) says the model differs from its
+    family only in its top k decoder layers, so the hf backend reuses cached activations of the
+    others; ``lower_cache_layers`` names that depth directly instead.
+    """
+
+    backend: str = _EVAL.backend
+    mode: Mode = _EVAL.mode
+    scoring: str = _EVAL.scoring
+    permutations: PermutationScheme = _EVAL.permutations
+    prompt_format: str = _EVAL.prompt_format
+    aggregation: Aggregation = _EVAL.aggregation
+    bootstrap: int = _EVAL.bootstrap
+    seed: int = _EVAL.seed
+    batch_size: int = _EVAL.batch_size
+    question_types: tuple[str, ...] | None = _EVAL.question_types
+    calibration: bool = _EVAL.calibration
     max_new_tokens: int = 48
     temperature: float = 0.0
     device: str = "auto"
     dtype: str = "auto"
     threads: int | None = None
+    top_k_layers: int | None = None
     lower_cache_layers: int | None = None
-    question_types: tuple[str, ...] | None = None
-    calibration: bool = True
 
     @classmethod
-    def from_config(cls, section: dict[str, Any], **overrides: Any) -> ValueOptions:
-        """Build from the config's ``evaluation`` section (unknown keys are ignored)."""
-        known = {k: v for k, v in section.items() if k in cls.__dataclass_fields__}
-        known.update(overrides)
-        if known.get("question_types") is not None:
-            known["question_types"] = tuple(known["question_types"])
-        return cls(**known)
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ValueOptions:
+        """Build from resolved experiment settings (evaluation section, trained layers)."""
+        values: dict[str, Any] = {**settings.evaluation.model_dump(),
+                                  "top_k_layers": settings.training.top_k_layers, **overrides}
+        return cls(**values)
 
 
 def open_backend(model: str, options: ValueOptions) -> Backend:
@@ -67,7 +77,8 @@ def open_backend(model: str, options: ValueOptions) -> Backend:
     backend_options: dict[str, Any] = {"device": options.device, "dtype": options.dtype}
     if options.backend == "hf":
         backend_options.update(batch_size=options.batch_size, threads=options.threads,
-                               lower_cache_layers=options.lower_cache_layers)
+                               lower_cache_layers=options.lower_cache_layers,
+                               top_k_layers=options.top_k_layers)
     return load_backend(options.backend, model, **backend_options)
 
 

@@ -6,11 +6,17 @@ import argparse
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from progalign.errors import ProgalignError
+from progalign.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
+_D = EvaluationSettings()  # the defaults, shared with the experiment config
+
+
+def _choices(name: str) -> list[str]:
+    return list(get_args(EvaluationSettings.model_fields[name].annotation))
 
 def register(sub: Any) -> None:
     """Add the ``values`` sub-command."""
@@ -29,21 +35,22 @@ def register(sub: Any) -> None:
     q.add_argument("--limit", type=int, help="at most N items per group (first N)")
     q.add_argument("--per-dimension", type=int, help="stratified subsample: N items per stratum")
     e = p.add_argument_group("evaluation")
-    e.add_argument("--mode", default="logprob", choices=["logprob", "generate"])
-    e.add_argument("--scoring", default="auto", choices=["auto", "plain", "texts", "letters"],
+    e.add_argument("--mode", default=_D.mode, choices=_choices("mode"))
+    e.add_argument("--scoring", default=_D.scoring, choices=_choices("scoring"),
                    help="auto: for models under 1B parameters 'plain' (option texts after the "
                    "scenario and a plain cue; 'texts' if --question-types is given), else "
                    "'letters' (see docs/evaluation.md)")
-    e.add_argument("--permutations", default="cyclic", choices=["all", "cyclic", "identity"],
-                   help="option orders: cyclic rotations (default), all (HEAD), identity")
+    e.add_argument("--permutations", default=_D.permutations, choices=_choices("permutations"),
+                   help=f"option orders (default {_D.permutations}): cyclic rotations, all (HEAD), "
+                   "identity")
     e.add_argument("--question-types", type=_type_list, metavar="T1,T2",
                    help="ask only these question types (comma-separated; default: all of ab, "
                    "compare, repeat for two options and 4c_fav, repeat2_fav for four)")
-    e.add_argument("--format", dest="prompt_format", default="chat", choices=["chat", "alpaca"])
-    e.add_argument("--aggregation", default="progressgym-2024",
-                   choices=["progressgym-2024", "mean"])
-    e.add_argument("--bootstrap", type=int, default=1000)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--format", dest="prompt_format", default=_D.prompt_format,
+                   choices=_choices("prompt_format"))
+    e.add_argument("--aggregation", default=_D.aggregation, choices=_choices("aggregation"))
+    e.add_argument("--bootstrap", type=int, default=_D.bootstrap)
+    e.add_argument("--seed", type=int, default=_D.seed)
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--temperature", type=float, default=0.0)
     e.add_argument("--no-calibration", dest="calibration", action="store_false",
@@ -52,14 +59,18 @@ def register(sub: Any) -> None:
     e.add_argument("--embedding-matcher", action="store_true",
                    help="generate mode: match unmatched answers by MiniLM embeddings")
     b = p.add_argument_group("backend")
-    b.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    b.add_argument("--backend", default=_D.backend, choices=_choices("backend"))
     b.add_argument("--device", default="auto")
     b.add_argument("--dtype", default="auto")
-    b.add_argument("--batch-size", type=int, default=16)
+    b.add_argument("--batch-size", type=int, default=_D.batch_size)
     b.add_argument("--threads", type=int)
-    b.add_argument("--lower-cache-layers", type=int,
-                   help="reuse cached activations of the bottom N layers (families trained "
-                   "with top-k layers only; see DESIGN §8)")
+    cache = b.add_mutually_exclusive_group()
+    cache.add_argument("--top-k-layers", type=int, metavar="K",
+                       help="the model differs from its family only in its top K decoder layers "
+                       "(training.top_k_layers): reuse cached activations of the others "
+                       "(docs/performance.md)")
+    cache.add_argument("--lower-cache-layers", type=int, metavar="N",
+                       help="reuse cached activations of the bottom N decoder layers")
     p.set_defaults(func=run)
 
 
@@ -128,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
             temperature=args.temperature, device=args.device, dtype=args.dtype,
             threads=args.threads, lower_cache_layers=args.lower_cache_layers,
+            top_k_layers=args.top_k_layers,
             question_types=args.question_types, calibration=args.calibration,
         )
         embedder = None

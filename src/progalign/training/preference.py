@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from progalign.errors import ProgalignError
+from progalign.errors import ProgalignError, SettingError
 from progalign.io import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class TrainSettings:
         for name, ok in checks.items():
             if not ok:
                 value = getattr(self, name)
-                raise ProgalignError(f"training setting {name}={value!r} is out of range")
+                raise SettingError(f"training setting {name}={value!r} is out of range")
 
 
 #: Upstream hyper-parameters per stage (defaults of upstream ``Model.finetune``;
