@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fakedata import fake_commit, fake_histtext
+from fakehub import FakeHub
 from progalign.errors import DownloadError, InputError
 from progalign.hub import cli as hub_cli
 from progalign.hub import transfer
@@ -19,8 +21,6 @@ from progalign.hub.corpus import (
     parse_centuries,
     select_corpus_files,
 )
-from progalign.hub.fakedata import fake_commit, fake_histtext
-from progalign.hub.fakehub import FakeHub
 from progalign.hub.transfer import RemoteFile
 from progalign.io import read_json, read_jsonl
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
+from fakedata import fake_commit, fake_model
+from fakehub import FakeHub
 from progalign.errors import DownloadError
 from progalign.hub import transfer
 from progalign.hub.download import MANIFEST, download_repo_files, repo_cache, resolve_endpoint
-from progalign.hub.fakedata import fake_commit, fake_model
-from progalign.hub.fakehub import FakeHub
 from progalign.hub.transfer import RepoRef
 from progalign.io import read_json
 

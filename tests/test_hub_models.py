@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from fakedata import fake_commit, fake_model
+from fakehub import FakeHub
 from progalign.errors import DownloadError
 from progalign.hub import cli as hub_cli
 from progalign.hub import transfer
 from progalign.hub.download import MANIFEST
-from progalign.hub.fakedata import fake_commit, fake_model
-from progalign.hub.fakehub import FakeHub
 from progalign.hub.models import (
     PUBLISHED_MODELS,
     fetch_published_model,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fakedata import fake_commit
+from fakehub import FakeHub, FakeRepo
 from progalign.cli import main
 from progalign.hub.cli import TIMELESSQA_REPO
-from progalign.hub.fakedata import fake_commit
-from progalign.hub.fakehub import FakeHub, FakeRepo
 from progalign.training.sft import read_instructions
 
 RECORDS = [{"instruction": f"Give a word for number {i}.", "input": "", "output": f"Word {i}."}

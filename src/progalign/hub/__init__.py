@@ -3,5 +3,4 @@
 - :mod:`progalign.hub.download`: any repo at a full commit, resumable, verified, atomic.
 - :mod:`progalign.hub.corpus`: ``PKU-Alignment/ProgressGym-HistText`` into ``C0cc.jsonl`` files.
 - :mod:`progalign.hub.models`: the 36 ``ProgressGym-HistLlama3`` models.
-- :mod:`progalign.hub.fakehub`: a local Hub emulator for tests and offline workflow runs.
 """

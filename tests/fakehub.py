@@ -1,4 +1,4 @@
-"""A local stand-in for the Hugging Face Hub, for tests and offline workflow runs.
+"""A local stand-in for the Hugging Face Hub, for the tests (imported as ``fakehub``).
 
 It serves, on ``127.0.0.1`` with a random port, the endpoints that ``huggingface_hub`` (and
 ``progalign.hub``) use to list and fetch the files of a repository at a commit:

@@ -1,6 +1,6 @@
 """Small synthetic repositories in the layout of the published ProgressGym artefacts.
 
-For :class:`progalign.hub.fakehub.FakeHub`: a HistText-like dataset repo (century folders of
+For :class:`fakehub.FakeHub`: a HistText-like dataset repo (century folders of
 ``Y0yyyy.json`` lists) and a HistLlama3-like model repo (config, tokenizer files, sharded
 safetensors-named blobs). The content is synthetic; only the layout and metadata are faithful.
 """
@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 
-from progalign.hub.fakehub import FakeRepo
+from fakehub import FakeRepo
 
 
 def fake_commit(seed: str) -> str:
