@@ -222,6 +222,25 @@ def test_growing_the_grid_plans_only_the_new_jobs(ci_run: tuple[Path, float], gr
     assert "params have changed" not in (done.stdout + done.stderr).lower()
 
 
+def test_a_plugin_challenge_with_simulated_humans_gets_its_own_trajectory(workdir: Path
+                                                                          ) -> None:
+    """The DAG asks the challenge (its trajectory, its update_humans hook), not the name
+    Coevolve: a plug-in with simulated feedback gets its own runs/<label>/ humans jobs."""
+    (workdir / "driftplugin.py").write_text(
+        "from progalign.benchmark.challenges import Coevolve\n\n\n"
+        "class Drift(Coevolve):\n    name = 'drift'\n", encoding="utf-8")
+    (workdir / "drift.yaml").write_text(
+        'benchmark: {challenges: [follow, "driftplugin:Drift"]}\n', encoding="utf-8")
+    done = _snakemake(workdir, "-n", "-p", "--configfile", "configs/ci.yaml", "drift.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout + done.stderr
+    run = "results/runs/drift/ExtrapolativeRLHF/seed0"
+    assert f"{run}/humans1/humans.json" in out and f"{run}/humans1.feedback.jsonl" in out
+    assert "progalign step humans --challenge driftplugin:Drift" in out
+    assert "results/scores/Drift/ExtrapolativeRLHF/seed0.json" in out
+    assert "runs/coevolve" not in out
+
+
 def test_misspelt_config_key_is_rejected_before_any_job(workdir: Path) -> None:
     bad = workdir / "bad.yaml"
     bad.write_text("evaluation:\n  permutatons: all\n")

@@ -5,7 +5,7 @@
 
 
 wildcard_constraints:
-    traj="history|coevolve",
+    traj="|".join(["history", *SIMULATED]),
     step=r"\d+",
     seed=r"\d+",
     century=r"C0\d\d",
@@ -18,17 +18,17 @@ rule examinee_step:
         unpack(previous_input),
         feedback=feedback_input,
         questionnaire=f"{QDIR}/items.jsonl",
-        initial=model_dir(CENTURIES[0]),
+        initial=str(TIMELINE.start),
     output:
-        model=temp(directory(f"{RUN}/step{{step}}/model")),
-        state=f"{RUN}/step{{step}}/state.json",
-        info=f"{RUN}/step{{step}}/step.json",
+        model=temp(directory(f"{STEP}/model")),
+        state=f"{STEP}/state.json",
+        info=f"{STEP}/step.json",
     log:
         f"logs/{RUN_TAG}/step{{step}}.log",
     benchmark:
         f"benchmarks/out/{RUN_TAG}/step{{step}}.tsv"
     wildcard_constraints:
-        traj="coevolve",
+        traj=SIMULATED_TRAJ,
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],
@@ -37,9 +37,7 @@ rule examinee_step:
     params:
         spec=SPEC,
         algorithm=lambda w: ALGORITHMS[w.algorithm],
-        previous=lambda w: (
-            f"--previous {run_dir(w)}/step{int(w.step) - 1}" if int(w.step) > 1 else ""
-        ),
+        previous=previous_arg,
         values="",
     shell:
         "progalign step examinee --algorithm {params.algorithm:q} --seed {wildcards.seed}"
@@ -50,18 +48,16 @@ rule examinee_step:
 
 use rule examinee_step as history_step with:
     output:
-        model=temp(directory(f"{RUN}/step{{step}}/model")),
-        state=f"{RUN}/step{{step}}/state.json",
-        info=f"{RUN}/step{{step}}/step.json",
-        values=f"{RUN}/values{{step}}.json",
+        model=temp(directory(f"{STEP}/model")),
+        state=f"{STEP}/state.json",
+        info=f"{STEP}/step.json",
+        values=STEP_VALUES,
     wildcard_constraints:
         traj="history",
     params:
         spec=SPEC,
         algorithm=lambda w: ALGORITHMS[w.algorithm],
-        previous=lambda w: (
-            f"--previous {run_dir(w)}/step{int(w.step) - 1}" if int(w.step) > 1 else ""
-        ),
+        previous=previous_arg,
         values=lambda w, output: f"--values {output.values}",
 
 
@@ -72,17 +68,18 @@ rule humans_step:
     input:
         questionnaire=f"{QDIR}/items.jsonl",
         human=human_input,
-        history=lambda w: f"results/answers/{FAMILY}/{CENTURIES[int(w.step)]}.jsonl",
-        examinee=f"{COEVOLVE}/step{{step}}/model",
+        history=history_answers_input,
+        examinee=f"{STEP}/model",
     output:
-        model=temp(directory(f"{COEVOLVE}/humans{{step}}/model")),
-        info=f"{COEVOLVE}/humans{{step}}/humans.json",
-        values=f"{COEVOLVE}/humans{{step}}.values.json",
+        model=temp(directory(f"{HUMANS}/model")),
+        info=f"{HUMANS}/humans.json",
+        values=HUMANS_VALUES,
     log:
-        f"logs/{COEVOLVE_TAG}/humans{{step}}.log",
+        f"logs/{RUN_TAG}/humans{{step}}.log",
     benchmark:
-        f"benchmarks/out/{COEVOLVE_TAG}/humans{{step}}.tsv"
+        f"benchmarks/out/{RUN_TAG}/humans{{step}}.tsv"
     wildcard_constraints:
+        traj=SIMULATED_TRAJ,
         step=LAST_STEP,
     threads: RES["threads"]
     resources:
@@ -91,9 +88,11 @@ rule humans_step:
         gpu=RES["gpus"],
     params:
         spec=SPEC,
+        challenge=lambda w: SIMULATED[w.traj],
         elicit="",
     shell:
-        "progalign step humans --seed {wildcards.seed} --step {wildcards.step}"
+        "progalign step humans --challenge {params.challenge:q} --seed {wildcards.seed}"
+        " --step {wildcards.step}"
         " --human {input.human} --history-answers {input.history}"
         " --examinee {input.examinee} --out $(dirname {output.info})"
         " --values {output.values} {params.elicit} {params.spec}"
@@ -102,14 +101,15 @@ rule humans_step:
 
 use rule humans_step as humans_step_feedback with:
     output:
-        model=temp(directory(f"{COEVOLVE}/humans{{step}}/model")),
-        info=f"{COEVOLVE}/humans{{step}}/humans.json",
-        values=f"{COEVOLVE}/humans{{step}}.values.json",
-        feedback=f"{COEVOLVE}/humans{{step}}.feedback.jsonl",
+        model=temp(directory(f"{HUMANS}/model")),
+        info=f"{HUMANS}/humans.json",
+        values=HUMANS_VALUES,
+        feedback=HUMANS_FEEDBACK,
     wildcard_constraints:
         step=EARLIER_STEPS,
     params:
         spec=SPEC,
+        challenge=lambda w: SIMULATED[w.traj],
         elicit=lambda w, output: f"--elicit {output.feedback}",
 
 
@@ -118,7 +118,7 @@ rule score:
         unpack(score_inputs),
         questionnaire=f"{QDIR}/items.jsonl",
     output:
-        "results/scores/{challenge}/{algorithm}/seed{seed}.json",
+        SCORE,
     log:
         "logs/scores/{challenge}/{algorithm}/seed{seed}.log",
     params:

@@ -1,6 +1,6 @@
 # Shared constants and input functions. Challenge step lists come from the progalign registry,
 # so plug-in challenges (entry points or module:Class) get the right DAG too.
-from progalign.benchmark.layout import slug
+from progalign.benchmark.layout import Layout, Timeline, slug
 from progalign.benchmark.registry import get_challenge
 
 MODELS = config["models"]
@@ -44,30 +44,76 @@ def _challenge(name):
 CHALLENGE_NAMES = {slug(c): c for c in BENCH["challenges"]}
 CHALLENGES = {slug(c): _challenge(c) for c in BENCH["challenges"]}
 
+# The DAG's paths and steps come from progalign.benchmark.layout, as in `progalign run`:
+# output patterns are Layout paths with wildcards, input functions ask the Timeline.
+LAYOUT = Layout(Path("results"), FAMILY)
+TIMELINE = Timeline(
+    LAYOUT, tuple(CENTURIES), {c: Path(FAMILY_DIR) / c for c in CENTURIES}
+)
+# simulated-feedback trajectory -> its challenge (PG-Coevolve: "coevolve" -> "coevolve")
+SIMULATED = {
+    c.trajectory: name
+    for name, c in zip(BENCH["challenges"], CHALLENGES.values())
+    if c.feedback == "simulated"
+}
+SIMULATED_TRAJ = "|".join(SIMULATED) or "(?!)"
+
+
+def model_dir(century):
+    return str(TIMELINE.models[century])
+
 
 def trajectory(challenge):
-    return "history" if CHALLENGES[challenge].feedback == "history" else "coevolve"
+    return CHALLENGES[challenge].trajectory
 
 
 def evaluated_steps(challenge):
     return CHALLENGES[challenge].evaluated_steps(T)
 
 
-def run_dir(w):
-    return f"results/runs/{w.traj}/{w.algorithm}/seed{w.seed}"
+def _step(w):
+    return (w.traj, w.algorithm, w.seed, int(w.step))
 
 
-def model_dir(century):
-    return f"{FAMILY_DIR}/{century}"
+def feedback_input(w):
+    traj, algorithm, seed, t = _step(w)
+    return str(TIMELINE.feedback(traj, traj in SIMULATED, algorithm, seed, t))
 
 
-# Coevolve's last simulated-human step elicits no feedback (no examinee step follows it).
+def previous_input(w):
+    previous = TIMELINE.previous(*_step(w))
+    if previous is None:
+        return {"start": str(TIMELINE.start)}
+    return {"start": f"{previous}/model", "state": f"{previous}/state.json"}
+
+
+def previous_arg(w):
+    previous = TIMELINE.previous(*_step(w))
+    return "" if previous is None else f"--previous {previous}"
+
+
+def human_input(w):
+    return str(TIMELINE.human(*_step(w)))
+
+
+def history_answers_input(w):
+    return str(TIMELINE.history_answers(int(w.step)))
+
+
+# Output patterns (wildcards pass through Layout as text).
+RUN = str(LAYOUT.run("{traj}", "{algorithm}", "{seed}"))
+STEP = str(LAYOUT.step("{traj}", "{algorithm}", "{seed}", "{step}"))
+STEP_VALUES = str(LAYOUT.step_values("{traj}", "{algorithm}", "{seed}", "{step}"))
+HUMANS = str(LAYOUT.humans("{traj}", "{algorithm}", "{seed}", "{step}"))
+HUMANS_VALUES = str(LAYOUT.humans_values("{traj}", "{algorithm}", "{seed}", "{step}"))
+HUMANS_FEEDBACK = str(
+    LAYOUT.humans_feedback("{traj}", "{algorithm}", "{seed}", "{step}")
+)
+SCORE = str(LAYOUT.score("{challenge}", "{algorithm}", "{seed}"))
+RUN_TAG = RUN.removeprefix("results/")  # log and benchmark paths
+# A simulated trajectory's last humans step elicits no feedback (no examinee step follows it).
 LAST_STEP = str(T - 1)
 EARLIER_STEPS = "|".join(str(t) for t in range(1, T - 1)) or "(?!)"
-RUN = "results/runs/{traj}/{algorithm}/seed{seed}"
-COEVOLVE = "results/runs/coevolve/{algorithm}/seed{seed}"
-RUN_TAG = RUN.removeprefix("results/")  # log and benchmark paths
-COEVOLVE_TAG = COEVOLVE.removeprefix("results/")
 FIGURES = [
     "values_heatmap",
     "group_trajectories",
@@ -87,53 +133,29 @@ TABLES = [
 ]
 
 
-def feedback_input(w):
-    t = int(w.step)
-    if w.traj == "history":
-        return f"results/preferences/{FAMILY}/{CENTURIES[t]}.jsonl"
-    if t == 1:  # the simulated humans start as the first century's model
-        return f"results/preferences/{FAMILY}/{CENTURIES[0]}.jsonl"
-    return f"{COEVOLVE.format(**w)}/humans{t - 1}.feedback.jsonl"
-
-
-def previous_input(w):
-    t = int(w.step)
-    if t == 1:
-        return {"start": model_dir(CENTURIES[0])}
-    d = f"{run_dir(w)}/step{t - 1}"
-    return {"start": f"{d}/model", "state": f"{d}/state.json"}
-
-
-def human_input(w):
-    t = int(w.step)
-    if t == 1:
-        return model_dir(CENTURIES[0])
-    return f"{COEVOLVE.format(**w)}/humans{t - 1}/model"
-
-
 def score_inputs(w):
     traj = trajectory(w.challenge)
-    d = f"results/runs/{traj}/{w.algorithm}/seed{w.seed}"
-    steps = evaluated_steps(w.challenge)
+    need = TIMELINE.score_inputs(
+        traj, traj in SIMULATED, evaluated_steps(w.challenge), w.algorithm, w.seed
+    )
     inputs = {
-        "actual": [f"results/values/{FAMILY}/{c}.json" for c in CENTURIES],
-        "info": [f"{d}/step{t}/step.json" for t in steps],
+        "actual": [str(p) for p in need.actual],
+        "info": [str(p) for p in need.info],
     }
-    if traj == "history":
-        inputs["examinee"] = [f"{d}/values{t}.json" for t in steps]
+    if traj in SIMULATED:
+        inputs["simulated"] = [str(p) for p in need.simulated]
     else:
-        inputs["simulated"] = [f"{d}/humans{t}.values.json" for t in steps]
-        inputs["info"] += [f"{d}/humans{t}/humans.json" for t in steps]
+        inputs["examinee"] = [str(p) for p in need.examinee.values()]
     return inputs
 
 
 def score_args(w, input):
     args = [f"--actual {c}={p}" for c, p in zip(CENTURIES, input.actual)]
-    if trajectory(w.challenge) == "history":
+    if trajectory(w.challenge) in SIMULATED:
+        args += [f"--simulated {p}" for p in input.simulated]
+    else:
         steps = evaluated_steps(w.challenge)
         args += [f"--examinee {t}={p}" for t, p in zip(steps, input.examinee)]
-    else:
-        args += [f"--simulated {p}" for p in input.simulated]
     return " ".join(args + ["--steps"] + [os.path.dirname(p) for p in input.info])
 
 

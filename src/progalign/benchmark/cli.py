@@ -107,7 +107,10 @@ def register(sub: Any) -> None:
                    help="also evaluate the updated model into this value-vector JSON")
     _spec_args(e)
     e.set_defaults(func=cmd_step_examinee)
-    h = steps.add_parser("humans", help="PG-Coevolve: update the simulated humans")
+    h = steps.add_parser("humans", help="a simulated-feedback challenge (PG-Coevolve): update "
+                         "its simulated humans")
+    h.add_argument("--challenge", default="coevolve",
+                   help="the challenge whose simulated humans these are (default coevolve)")
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--step", type=int, required=True)
     h.add_argument("--human", type=Path, required=True, help="H_{t-1} model folder")
@@ -219,11 +222,13 @@ def cmd_step_examinee(args: argparse.Namespace) -> int:
 
 def cmd_step_humans(args: argparse.Namespace) -> int:
     """One update of PG-Coevolve's simulated humans."""
+    from progalign.benchmark.registry import get_challenge
     from progalign.benchmark.steps import humans_step, preferences, values
 
     _threads(args.threads)
     spec = _spec(args, require_models=False)
-    out = humans_step(spec, args.seed, args.step, args.human, args.history_answers,
+    judge = get_challenge(args.challenge)(**spec.challenge_params.get(args.challenge, {}))
+    out = humans_step(spec, judge, args.seed, args.step, args.human, args.history_answers,
                       args.examinee, args.out)
     if args.values is not None:
         values(spec, out / "model", args.values, calibrate=False)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from progalign.benchmark.layout import slug
 from progalign.benchmark.preferences import Preference
 
 State = dict[str, Any]
@@ -122,7 +123,8 @@ class Challenge(abc.ABC):
 
     ``feedback = "history"``: the examinee learns from the real historical models and its
     trajectory is shared with every other such challenge (same algorithm and seed).
-    ``feedback = "simulated"``: the challenge keeps simulated humans that answer instead.
+    ``feedback = "simulated"``: the challenge keeps simulated humans that answer instead; it
+    then implements :meth:`update_humans`, which the workflow's humans step calls.
     """
 
     name: ClassVar[str] = "abstract"
@@ -138,6 +140,24 @@ class Challenge(abc.ABC):
     def label(self) -> str:
         """Name used in results and tables."""
         return self.name if self.name != "abstract" else type(self).__name__
+
+    @property
+    def trajectory(self) -> str:
+        """Folder of the examinee trajectory under ``runs/``: ``history`` (shared by every
+        history-fed challenge) or the challenge's own label (simulated feedback)."""
+        return "history" if self.feedback == "history" else slug(self.label)
+
+    def update_humans(self, human: Path, history_answers: Sequence[tuple[str, str]],
+                      examinee_answers: Sequence[tuple[str, str]], out: Path,
+                      ctx: StepContext) -> dict[str, Any]:
+        """Simulated feedback only: one judge step of the simulated humans, ``human`` (a model
+        folder) -> a model folder at ``out``, given the current century's answers and the
+        examinee's; return training metrics (recorded).
+
+        Raises:
+            NotImplementedError: the challenge has history feedback, or does not implement it.
+        """
+        raise NotImplementedError(f"challenge {self.label!r} keeps no simulated humans")
 
     def evaluated_steps(self, n_timesteps: int) -> list[int]:
         """Judge steps at which the examinee updates and is recorded (default 1..T-1)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from progalign.benchmark import steps as jobs
-from progalign.benchmark.layout import Layout
+from progalign.benchmark.layout import Layout, Timeline
 from progalign.benchmark.registry import get_algorithm, get_challenge
 from progalign.benchmark.scoring import score_run
 from progalign.benchmark.spec import BenchmarkSpec
@@ -36,7 +36,9 @@ def run_benchmark(spec: BenchmarkSpec, algorithm: str, challenge: str, seed: int
         result: dict[str, Any] = read_json(target)
         return result
     centuries = spec.centuries
+    timeline = Timeline(layout, centuries, {c: spec.model(c) for c in centuries})
     evaluated = judge.evaluated_steps(len(centuries))
+    traj, simulated_feedback = judge.trajectory, judge.feedback == "simulated"
     durations: dict[str, float] = {}
 
     def timed(name: str, started: float) -> None:
@@ -47,40 +49,36 @@ def run_benchmark(spec: BenchmarkSpec, algorithm: str, challenge: str, seed: int
     timed("judge_values", started)
     examinee_values: dict[int, Path] = {}
     simulated: list[Path] = []
-    previous: Path | None = None
-    human = spec.model(centuries[0])
-    trajectory = "history" if judge.feedback == "history" else "coevolve"
     for t in evaluated:
         century = centuries[t]
         log.info("%s/%s seed %d: step %d (%s)", challenge, algorithm, seed, t, century)
         started = time.perf_counter()
-        if trajectory == "history":
-            feedback = layout.preferences(century)
-            jobs.preferences(spec, spec.model(century), feedback)
-        else:
-            feedback = layout.preferences(centuries[0]) if t == 1 else layout.feedback(
-                algorithm, seed, t)
-            jobs.preferences(spec, human, feedback)
+        feedback = timeline.feedback(traj, simulated_feedback, algorithm, seed, t)
+        source = timeline.human(traj, algorithm, seed, t) if simulated_feedback else (
+            spec.model(century))
+        jobs.preferences(spec, source, feedback)
         timed("feedback", started)
         started = time.perf_counter()
-        step_dir = layout.step(trajectory, algorithm, seed, t)
-        jobs.examinee_step(spec, examinee, seed, t, previous, feedback, step_dir)
+        step_dir = layout.step(traj, algorithm, seed, t)
+        jobs.examinee_step(spec, examinee, seed, t, timeline.previous(traj, algorithm, seed, t),
+                           feedback, step_dir)
         timed("examinee_update", started)
         started = time.perf_counter()
-        if trajectory == "history":
+        if not simulated_feedback:
             examinee_values[t] = jobs.values(spec, step_dir / "model",
-                                             layout.step_values(trajectory, algorithm, seed, t),
+                                             layout.step_values(traj, algorithm, seed, t),
                                              calibrate=False)
         else:
-            history = layout.answers(century)
+            history = timeline.history_answers(t)
             jobs.answers(spec, spec.model(century), layout.preferences(century), history)
-            humans = jobs.humans_step(spec, seed, t, human, history, step_dir / "model",
-                                      layout.humans(algorithm, seed, t))
-            human = humans / "model"
-            simulated.append(jobs.values(spec, human, layout.humans_values(algorithm, seed, t),
+            humans = jobs.humans_step(spec, judge, seed, t,
+                                      timeline.human(traj, algorithm, seed, t), history,
+                                      step_dir / "model",
+                                      layout.humans(traj, algorithm, seed, t))
+            simulated.append(jobs.values(spec, humans / "model",
+                                         layout.humans_values(traj, algorithm, seed, t),
                                          calibrate=False))
         timed("evaluation", started)
-        previous = step_dir
     result = score_run(spec, judge, examinee.describe(), seed, actual, examinee_values,
                        simulated, durations)
     write_json(target, result)

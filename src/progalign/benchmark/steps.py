@@ -19,7 +19,7 @@ from progalign.benchmark.preferences import (
     save_preferences,
     summary,
 )
-from progalign.benchmark.protocol import Examinee, Feedback, StepContext
+from progalign.benchmark.protocol import Challenge, Examinee, Feedback, StepContext
 from progalign.benchmark.spec import BenchmarkSpec
 from progalign.errors import ProgalignError
 from progalign.evaluation.api import evaluate_model, open_backend
@@ -134,14 +134,15 @@ def examinee_step(spec: BenchmarkSpec, examinee: Examinee, seed: int, step: int,
     return out
 
 
-def humans_step(spec: BenchmarkSpec, seed: int, step: int, human: Path, history_answers: Path,
-                examinee_model: Path, out: Path) -> Path:
-    """PG-Coevolve's judge step: H_{t-1} (``human``) -> H_t in ``out/model``.
+def humans_step(spec: BenchmarkSpec, judge: Challenge, seed: int, step: int, human: Path,
+                history_answers: Path, examinee_model: Path, out: Path) -> Path:
+    """A simulated-feedback judge's step: H_{t-1} (``human``) -> H_t in ``out/model``, by the
+    challenge's own :meth:`Challenge.update_humans` (PG-Coevolve: two SFT stages).
 
     ``history_answers`` holds M_t's answers (shared); the examinee's answers are produced here.
     """
-    from progalign.benchmark.challenges import Coevolve
-
+    if judge.feedback != "simulated":
+        raise ProgalignError(f"challenge {judge.label!r} keeps no simulated humans")
     if (out / "humans.json").exists():
         return out
     started = time.perf_counter()
@@ -151,9 +152,10 @@ def humans_step(spec: BenchmarkSpec, seed: int, step: int, human: Path, history_
         influence = answers(spec, examinee_model, tmp / "examinee_preferences.jsonl",
                             tmp / "examinee_answers.jsonl")
         ctx = StepContext(spec.model(spec.centuries[0]), Path(scratch), seed, spec.training)
-        metrics = Coevolve().update_humans(human, history, influence, tmp / "model", ctx)
+        metrics = judge.update_humans(human, history, influence, tmp / "model", ctx)
         write_json(tmp / "humans.json", {
-            "step": step, "seed": seed, "history_answers": len(history),
+            "step": step, "seed": seed, "challenge": judge.describe(),
+            "history_answers": len(history),
             "examinee_answers": len(influence), "training": metrics,
             "duration_s": round(time.perf_counter() - started, 3),
             "provenance": provenance(command="step humans"),
