@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from progalign._version import __version__
+
 if TYPE_CHECKING:  # the real names for type checkers; at run time they load on first use
     from progalign.benchmark.protocol import Challenge as Challenge
     from progalign.benchmark.protocol import Examinee as Examinee
@@ -22,8 +24,6 @@ if TYPE_CHECKING:  # the real names for type checkers; at run time they load on 
     from progalign.benchmark.protocol import StepContext as StepContext
     from progalign.benchmark.registry import algorithm as algorithm
     from progalign.benchmark.registry import challenge as challenge
-
-__version__ = "0.1.0"
 
 _EXPORTS = {
     "Examinee": "progalign.benchmark.protocol",

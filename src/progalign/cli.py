@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from progalign import __version__
+from progalign._version import __version__
 from progalign.errors import ProgalignError
 
 #: Modules that provide ``register(subparsers)``; imported lazily so ``--help`` stays fast.

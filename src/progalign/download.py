@@ -17,21 +17,15 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from progalign.errors import DownloadError
-from progalign.io import sha256_file
+from progalign.io import cache_dir, sha256_file
+
+__all__ = ["cache_dir", "fetch"]  # cache_dir lives in progalign.io (io never imports download)
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
 _RESUMES = 3  # interrupted transfers resumed within one fetch() call
 _TIMEOUT = float(os.environ.get("PROGALIGN_HTTP_TIMEOUT", "60"))
-
-
-def cache_dir() -> Path:
-    """Return the download cache root (``$PROGALIGN_CACHE`` or ``$XDG_CACHE_HOME/progalign``)."""
-    if env := os.environ.get("PROGALIGN_CACHE"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "progalign"
 
 
 class _Interrupted(Exception):

@@ -20,6 +20,18 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def cache_dir() -> Path:
+    """Return the download cache root (``$PROGALIGN_CACHE`` or ``$XDG_CACHE_HOME/progalign``).
+
+    Also importable from :mod:`progalign.download`; it lives here so that ``io`` (the lowest
+    layer) needs nothing from ``download``.
+    """
+    if env := os.environ.get("PROGALIGN_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "progalign"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -201,8 +213,6 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20,
 
 
 def _digest_record(real_path: str) -> Path:
-    from progalign.download import cache_dir
-
     name = hashlib.sha256(real_path.encode()).hexdigest()
     return cache_dir() / "file-digests" / name[:2] / f"{name}.json"
 

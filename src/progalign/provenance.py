@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import progalign
+from progalign._version import __version__
 
 _LIBRARIES = ("torch", "transformers", "tokenizers", "numpy", "trl", "vllm", "snakemake")
 
@@ -59,7 +59,7 @@ def provenance(**extra: Any) -> dict[str, Any]:
     callers record durations under ``timings``.
     """
     record: dict[str, Any] = {
-        "progalign_version": progalign.__version__,
+        "progalign_version": __version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),

@@ -26,7 +26,7 @@ from huggingface_hub import HfApi, constants
 from huggingface_hub.utils import filter_repo_objects
 from tqdm.auto import tqdm
 
-import progalign
+from progalign._version import __version__
 from progalign.download import cache_dir
 from progalign.errors import DownloadError
 from progalign.hub.transfer import RemoteFile, RepoRef, fetch_file, hub_errors
@@ -138,7 +138,7 @@ def _manifest(ref: RepoRef, files: Sequence[RemoteFile]) -> dict[str, Any]:
         "files": [{"path": f.path, "size": f.size, "lfs_sha256": f.sha256,
                    "git_blob_sha1": f.blob_id} for f in files],
         "total_bytes": sum(f.size for f in files),
-        "progalign_version": progalign.__version__,
+        "progalign_version": __version__,
     }
 
 

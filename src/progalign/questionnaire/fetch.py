@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from progalign import __version__
+from progalign._version import __version__
 from progalign.download import cache_dir, fetch
 from progalign.errors import DownloadError, InputError, ProgalignError
 from progalign.io import atomic_dir, sha256_bytes, sha256_file, write_bytes, write_json, write_jsonl
