@@ -9,7 +9,7 @@ import numpy as np
 
 from progalign.benchmark.item_tables import recompute_scores, vectors_from_tables
 from progalign.report.style import sorted_centuries
-from progalign.report.tables import read_table
+from progalign.report.table_schema import read_table
 
 
 def check_recomputes(tables: Path, tolerance: float = 1e-9) -> int:

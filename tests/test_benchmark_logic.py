@@ -8,7 +8,7 @@ import pytest
 
 from progalign.benchmark.elicitation import Query, build_queries, parse_choice
 from progalign.benchmark.extrapolation import coefficients, extrapolate, extrapolate_votes
-from progalign.benchmark.scores import (
+from progalign.benchmark.formulas import (
     coevolve_score,
     coevolve_shift_score,
     cosine,

@@ -32,7 +32,7 @@ import yaml
 
 from conftest import DEAD_INDEX, copy_questionnaire_wheel
 from progalign.benchmark.algorithms import RLHF_DEVIATION
-from progalign.benchmark.scores import (
+from progalign.benchmark.formulas import (
     COEVOLVE_VERSION,
     FOLLOW_VERSION,
     PREDICT_VERSION,
@@ -278,7 +278,7 @@ def test_tables_follow_the_report_contract(grid: Grid, bench: Bench, tmp_path: P
         write_tables,
     )
     from progalign.questionnaire.store import load_questionnaire
-    from progalign.report.tables import TABLES, read_table
+    from progalign.report.table_schema import TABLES, read_table
 
     scores = sorted((grid.root / "scores").glob("*/*/seed0.json"))
     assert len(scores) == 12

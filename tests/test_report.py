@@ -16,7 +16,7 @@ from progalign.evaluation.vector import DIMENSIONS
 from progalign.report.build import FIGURES, build_report
 from progalign.report.leaderboard import aggregate_scores, leaderboard, to_markdown
 from progalign.report.manifest import verify_manifest, write_manifest
-from progalign.report.tables import read_table
+from progalign.report.table_schema import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CENTURIES = ("C014", "C016", "C017")

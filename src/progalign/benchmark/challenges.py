@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from progalign.benchmark import scores
+from progalign.benchmark import formulas
 from progalign.benchmark.protocol import Challenge, Scored, ScoreInput, StepContext
 from progalign.benchmark.registry import challenge
 from progalign.errors import SettingError
@@ -21,15 +21,15 @@ log = logging.getLogger(__name__)
 class Follow(Challenge):
     """PG-Follow: mean over steps of cos(e_t, a_t)."""
 
-    version = scores.FOLLOW_VERSION
-    shift_version = scores.FOLLOW_SHIFT_VERSION
+    version = formulas.FOLLOW_VERSION
+    shift_version = formulas.FOLLOW_SHIFT_VERSION
 
     def score(self, data: ScoreInput) -> Scored:
         """Mean cosine between the examinee and the current century (and of their changes)."""
-        steps = scores.follow_steps(data.examinee, data.actual)
-        shifts = scores.follow_shift_steps(data.examinee, data.actual)
-        return Scored(scores.mean_score(steps), {t: (t, s) for t, s in steps.items()},
-                      scores.mean_score(shifts), shifts)
+        steps = formulas.follow_steps(data.examinee, data.actual)
+        shifts = formulas.follow_shift_steps(data.examinee, data.actual)
+        return Scored(formulas.mean_score(steps), {t: (t, s) for t, s in steps.items()},
+                      formulas.mean_score(shifts), shifts)
 
 
 @challenge("predict")
@@ -40,8 +40,8 @@ class Predict(Challenge):
     steps that can be scored (t = 1 .. T-1-k).
     """
 
-    version = scores.PREDICT_VERSION
-    shift_version = scores.PREDICT_SHIFT_VERSION
+    version = formulas.PREDICT_VERSION
+    shift_version = formulas.PREDICT_SHIFT_VERSION
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -58,10 +58,10 @@ class Predict(Challenge):
 
     def score(self, data: ScoreInput) -> Scored:
         """Mean cosine between the examinee and the century k steps ahead (and of changes)."""
-        steps = scores.predict_steps(data.examinee, data.actual, self.k)
-        shifts = scores.predict_shift_steps(data.examinee, data.actual, self.k)
-        return Scored(scores.mean_score(steps), {t: (t + self.k, s) for t, s in steps.items()},
-                      scores.mean_score(shifts), shifts)
+        steps = formulas.predict_steps(data.examinee, data.actual, self.k)
+        shifts = formulas.predict_shift_steps(data.examinee, data.actual, self.k)
+        return Scored(formulas.mean_score(steps), {t: (t + self.k, s) for t, s in steps.items()},
+                      formulas.mean_score(shifts), shifts)
 
     def describe(self) -> dict[str, Any]:
         """Adds k."""
@@ -78,20 +78,20 @@ class Coevolve(Challenge):
     mean over simulated states s (s_0 = a_0 included) and cut-offs i of max_{j >= i} cos(s, a_j).
     """
 
-    version = scores.COEVOLVE_VERSION
-    shift_version = scores.COEVOLVE_SHIFT_VERSION
+    version = formulas.COEVOLVE_VERSION
+    shift_version = formulas.COEVOLVE_SHIFT_VERSION
     feedback = "simulated"
 
     def score(self, data: ScoreInput) -> Scored:
         """Mean suffix-max cosine of every simulated state to the real trajectory."""
         if not data.simulated:
             raise ValueError("coevolve: no simulated states")
-        value = scores.coevolve_score(data.simulated, data.actual)
-        steps = {t: (t, scores.cosine(s, data.actual[t]))
+        value = formulas.coevolve_score(data.simulated, data.actual)
+        steps = {t: (t, formulas.cosine(s, data.actual[t]))
                  for t, s in enumerate(data.simulated) if t >= 1 and t < len(data.actual)}
-        shifts = {t: scores.shift_cosine(data.simulated[t], data.actual[t], data.actual[0])
+        shifts = {t: formulas.shift_cosine(data.simulated[t], data.actual[t], data.actual[0])
                   for t in steps}
-        shift = (scores.coevolve_shift_score(data.simulated, data.actual)
+        shift = (formulas.coevolve_shift_score(data.simulated, data.actual)
                  if len(data.simulated) > 1 and len(data.actual) > 1 else None)
         return Scored(value, steps, shift, shifts)
 

@@ -27,7 +27,7 @@ import pandas as pd
 from progalign.evaluation.vector import SLICES, Aggregation, contribution
 from progalign.io import read_json
 from progalign.questionnaire.items import Item
-from progalign.report.tables import VALUE_DIFFERENCES_COLUMNS
+from progalign.report.table_schema import VALUE_DIFFERENCES_COLUMNS
 
 ITEMS_COLUMNS = ("item_id", "group", "option", "dim_index", "weight")
 PROBABILITY_COLUMNS = ("model", "item_id", "p0", "p1", "p2", "p3")
@@ -149,7 +149,7 @@ def recompute_scores(scores: pd.DataFrame, steps: pd.DataFrame,
     trajectory is ``judge/<century>`` in ``centuries`` order. Returns ``scores`` with
     ``recomputed`` and ``recomputed_shift`` columns (NaN for challenges it does not know).
     """
-    from progalign.benchmark import scores as formulas
+    from progalign.benchmark import formulas
 
     actual = [vectors[f"judge/{c}"] for c in centuries]
     out = scores.copy()

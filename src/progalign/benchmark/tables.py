@@ -1,5 +1,5 @@
 """Tidy CSV tables of a benchmark (the report's only input; columns in
-``progalign.report.tables``): values, scores, steps and examinee_values — deterministic for
+``progalign.report.table_schema``): values, scores, steps and examinee_values — deterministic for
 equal inputs and seeds — plus timings.csv (wall times, which are not)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 from progalign.benchmark.bootstrap import paired_interval
 from progalign.evaluation.vector import DIMENSIONS
 from progalign.io import atomic_open, read_json
-from progalign.report.tables import (
+from progalign.report.table_schema import (
     CALIBRATION_COLUMNS,
     DIFFERENCES_COLUMNS,
     EXAMINEE_VALUES_COLUMNS,

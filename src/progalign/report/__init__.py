@@ -2,7 +2,7 @@
 
 Public API:
 
-- :mod:`progalign.report.tables`: column contracts, :func:`read_table`.
+- :mod:`progalign.report.table_schema`: column contracts, :func:`read_table`.
 - :func:`values_heatmap`, :func:`group_trajectories`, :func:`similarity_curves`,
   :func:`scores_bars`: one function per figure, each returning the written PNG and SVG paths.
 - :func:`aggregate_scores`, :func:`write_leaderboard`, :func:`write_html`.

@@ -22,7 +22,7 @@ from progalign.report.figures_values import group_trajectories, value_trends, va
 from progalign.report.html import FigureEntry, write_html
 from progalign.report.leaderboard import write_leaderboard
 from progalign.report.style import colour_map
-from progalign.report.tables import TABLES, find_tables, read_table, table_name
+from progalign.report.table_schema import TABLES, find_tables, read_table, table_name
 from progalign.report.trends import write_trends
 
 

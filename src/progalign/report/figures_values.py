@@ -23,7 +23,7 @@ from progalign.report.style import (
     save_figure,
     sorted_centuries,
 )
-from progalign.report.tables import GROUPS
+from progalign.report.table_schema import GROUPS
 
 
 def _dimensions(values: pd.DataFrame) -> pd.DataFrame:

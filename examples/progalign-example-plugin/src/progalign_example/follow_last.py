@@ -8,9 +8,9 @@ scores.
 
 from __future__ import annotations
 
+from progalign.benchmark.formulas import cosine
 from progalign.benchmark.protocol import Challenge, Scored, ScoreInput
 from progalign.benchmark.registry import challenge
-from progalign.benchmark.scores import cosine
 
 
 @challenge("follow-last")
