@@ -39,12 +39,12 @@ container: CPU_IMAGE
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/worker.smk"
 include: "workflow/rules/values.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/preferences.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/report.smk"
-include: "workflow/rules/worker.smk"
 
 
 # The resolved settings (every default filled in): snakemake results/settings.json

@@ -8,9 +8,9 @@ from the first start to the last finish. Snakemake's own reports give neither pe
 nor jobs without a benchmark file, hence this small parser.
 
 Jobs run by the warm worker (``resources.worker``, the default for local runs) are forked from
-it, so their ``benchmark:`` files measure only the waiting client: for those the CPU and peak
-RSS come from the worker's own per-job lines (``.snakemake/log/progalign-worker.log``, its
-newest session), summed per ``progalign`` command.
+it, and the rules write no ``benchmark:`` file then (it would measure only the waiting client):
+their CPU and peak RSS come from the worker's own per-job lines
+(``.snakemake/log/progalign-worker.log``, its newest session), summed per ``progalign`` command.
 """
 
 from __future__ import annotations

@@ -50,18 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``progalign`` console script.
-
-    Called as the script (``argv`` None) from a workflow job, the call goes to the run's warm
-    worker when one fits (:mod:`progalign.worker`); otherwise, and always when ``argv`` is
-    given, it runs in this process.
-    """
-    if argv is None:
-        from progalign.worker.client import run_in_worker
-
-        remote = run_in_worker(sys.argv[1:])
-        if remote is not None:
-            return remote
+    """Entry point of the ``progalign`` console script (``argv`` None: ``sys.argv[1:]``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

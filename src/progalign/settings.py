@@ -258,8 +258,10 @@ class ResourcesSettings(_Section):
     gpus: int = Field(0, ge=0, description="GPUs per model job (passed as the gpu resource).")
     runtime: int = Field(120, ge=1, description="Runtime limit per model job (minutes).")
     worker: bool = Field(True, description="Local runs without containers: jobs run as children "
-                         "of one warm worker process that has imported torch, transformers and "
-                         "TRL once (results are identical). Ignored on SLURM and under --sdm.")
+                         "of one warm worker process (src/progalign_worker) that has imported "
+                         "torch, transformers and TRL once; results are identical, the quick "
+                         "default 23% faster, and rules write no benchmark: files while it "
+                         "serves (docs/performance.md). Ignored on SLURM and under --sdm.")
 
 
 class ContainersSettings(_Section):

@@ -20,14 +20,34 @@ ENV_VAR = "PROGALIGN_WORKER"
 #: Variables that libraries read when they are imported (or that change what is imported):
 #: the worker imported them with its own values, so a job must have the same ones.
 IMPORT_TIME_PREFIXES = (
-    "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "OPENBLAS_",
-    "KMP_", "TOKENIZERS_", "CUDA_", "PYTHON", "SAFETENSORS_", "TRL_", "ACCELERATE_", "WANDB_",
+    "HF_",
+    "HUGGINGFACE_",
+    "TRANSFORMERS_",
+    "TORCH",
+    "PYTORCH_",
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "KMP_",
+    "TOKENIZERS_",
+    "CUDA_",
+    "PYTHON",
+    "SAFETENSORS_",
+    "TRL_",
+    "ACCELERATE_",
+    "WANDB_",
 )
 
 #: Thread counts (Snakemake sets these per job): the child applies them itself, see
 #: :func:`apply_thread_counts`, so they need not match.
-THREAD_VARS = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 #: A job inside a batch allocation or an Apptainer container runs in its own process (the
 #: worker lives outside it; other containers differ in interpreter path, see identity()).
@@ -55,8 +75,11 @@ def identity(environ: dict[str, str] | None = None) -> dict[str, Any]:
         "code": _code_stamp(),
         "host": socket.gethostname(),
         "uid": os.getuid(),
-        "env": {k: v for k, v in sorted(env.items())
-                if k.startswith(IMPORT_TIME_PREFIXES) and k not in THREAD_VARS},
+        "env": {
+            k: v
+            for k, v in sorted(env.items())
+            if k.startswith(IMPORT_TIME_PREFIXES) and k not in THREAD_VARS
+        },
     }
 
 

@@ -1,4 +1,4 @@
-"""A warm fork server for the ``progalign`` CLI (``python -m progalign.worker.server``).
+"""A warm fork server for the ``progalign`` CLI (``python -m progalign_worker.server``).
 
 Every workflow job is a fresh ``progalign`` process, and importing torch, transformers and TRL
 costs 5-8 s of CPU before any work starts: on the embedded default (115 jobs, 2 cores) that
@@ -32,15 +32,28 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from progalign.worker.identity import THREAD_VARS, apply_thread_counts, identity
+from progalign_worker.identity import THREAD_VARS, apply_thread_counts, identity
 
 #: Imported before the first fork: what the jobs' commands would import themselves.
 PRELOAD = (
-    "torch", "transformers", "transformers.trainer", "safetensors.torch", "datasets",
-    "trl", "trl.trainer.dpo_trainer", "trl.trainer.reward_trainer", "trl.trainer.rloo_trainer",
-    "trl.trainer.sft_trainer", "progalign.cli", "progalign.evaluation.api",
-    "progalign.evaluation.cli", "progalign.benchmark.cli", "progalign.benchmark.steps",
-    "progalign.training.cli", "progalign.training.preference", "progalign.backends.hf",
+    "torch",
+    "transformers",
+    "transformers.trainer",
+    "safetensors.torch",
+    "datasets",
+    "trl",
+    "trl.trainer.dpo_trainer",
+    "trl.trainer.reward_trainer",
+    "trl.trainer.rloo_trainer",
+    "trl.trainer.sft_trainer",
+    "progalign.cli",
+    "progalign.evaluation.api",
+    "progalign.evaluation.cli",
+    "progalign.benchmark.cli",
+    "progalign.benchmark.steps",
+    "progalign.training.cli",
+    "progalign.training.preference",
+    "progalign.backends.hf",
 )
 
 _HEADER = struct.Struct("!I")
@@ -63,7 +76,7 @@ def read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     if len(data) < _HEADER.size:
         raise ConnectionError("truncated request")
     (length,) = _HEADER.unpack_from(data)
-    body = data[_HEADER.size:]
+    body = data[_HEADER.size :]
     while len(body) < length:
         chunk = conn.recv(length - len(body))
         if not chunk:
@@ -74,6 +87,7 @@ def read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 def _die_with_client(conn: socket.socket) -> None:
     """Kill this child as soon as its client closes the connection (the job was killed)."""
+
     def watch() -> None:
         with contextlib.suppress(OSError):
             conn.recv(1)  # the client never sends more: this returns only on close
@@ -87,15 +101,23 @@ def _run_job(conn: socket.socket, expected: dict[str, Any]) -> int:
     request, fds = read_request(conn)
     theirs = request.get("identity") or {}
     if theirs != expected or len(fds) != 3:
-        differs = sorted(k for k in expected.keys() | theirs.keys()
-                         if expected.get(k) != theirs.get(k))
-        print(f"progalign worker: refused a job (differs: {differs or 'fds'}); it runs in its "
-              "own process", file=sys.stderr, flush=True)
+        differs = sorted(
+            k for k in expected.keys() | theirs.keys() if expected.get(k) != theirs.get(k)
+        )
+        print(
+            f"progalign worker: refused a job (differs: {differs or 'fds'}); it runs in its "
+            "own process",
+            file=sys.stderr,
+            flush=True,
+        )
         conn.sendall(b"refuse\n")
         return 0
     command = " ".join(request["argv"])[:300]
-    print(f"progalign worker: running progalign {command} in pid {os.getpid()}",
-          file=sys.stderr, flush=True)
+    print(
+        f"progalign worker: running progalign {command} in pid {os.getpid()}",
+        file=sys.stderr,
+        flush=True,
+    )
     log_fd = os.dup(2)  # the server's log, for the usage line after the job
     for target, fd in enumerate(fds):
         if fd != target:
@@ -124,9 +146,14 @@ def _run_job(conn: socket.socket, expected: dict[str, Any]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    os.write(log_fd, (f"progalign worker: done pid {os.getpid()} rc {rc} "
-                      f"cpu_s {usage.ru_utime + usage.ru_stime:.1f} "
-                      f"max_rss_mib {usage.ru_maxrss / 1024:.0f}: {command}\n").encode())
+    os.write(
+        log_fd,
+        (
+            f"progalign worker: done pid {os.getpid()} rc {rc} "
+            f"cpu_s {usage.ru_utime + usage.ru_stime:.1f} "
+            f"max_rss_mib {usage.ru_maxrss / 1024:.0f}: {command}\n"
+        ).encode(),
+    )
     conn.sendall(f"rc {rc}\n".encode())
     return rc
 
@@ -166,8 +193,7 @@ def serve(path: Path, idle_exit_s: float = 6 * 3600) -> None:
     expected = identity()  # before the imports, some of which set variables of their own
     failed = preload()
     if threading.active_count() != 1:  # never fork a multi-threaded process
-        print("progalign worker: a preloaded module started a thread; not serving",
-              file=sys.stderr)
+        print("progalign worker: a preloaded module started a thread; not serving", file=sys.stderr)
         return
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -180,8 +206,12 @@ def serve(path: Path, idle_exit_s: float = 6 * 3600) -> None:
         listener.listen(64)
         listener.settimeout(1.0)
         ready.write_text(json.dumps({"pid": os.getpid(), "failed_preloads": failed}))
-        print(f"progalign worker {os.getpid()}: serving on {path}"
-              f" (preload failures: {failed or 'none'})", file=sys.stderr, flush=True)
+        print(
+            f"progalign worker {os.getpid()}: serving on {path}"
+            f" (preload failures: {failed or 'none'})",
+            file=sys.stderr,
+            flush=True,
+        )
         last = time.monotonic()
         while os.getppid() == parent and time.monotonic() - last < idle_exit_s:
             try:
@@ -202,11 +232,15 @@ def serve(path: Path, idle_exit_s: float = 6 * 3600) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m progalign.worker.server --socket PATH``."""
+    """``python -m progalign_worker.server --socket PATH``."""
     parser = argparse.ArgumentParser(prog="progalign-worker", description=__doc__)
     parser.add_argument("--socket", required=True, type=Path, help="Unix socket to listen on")
-    parser.add_argument("--idle-exit", type=float, default=6 * 3600,
-                        help="exit after this many seconds without a job")
+    parser.add_argument(
+        "--idle-exit",
+        type=float,
+        default=6 * 3600,
+        help="exit after this many seconds without a job",
+    )
     args = parser.parse_args(argv)
     serve(args.socket, args.idle_exit)
     return 0
