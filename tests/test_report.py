@@ -216,7 +216,7 @@ def test_cli_partial_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     captured = capsys.readouterr()
     assert "values_heatmap.png" in captured.out and "leaderboard.html" in captured.out
     assert "skipped similarity_curves (needs steps.csv)" in captured.err
-    assert "skipped scores_bars (needs scores.csv)" in captured.err
+    assert "skipped score_intervals (needs scores.csv)" in captured.err
     assert not (tmp_path / "out" / "leaderboard.csv").exists()
     code = main(["report", "build", "--tables", str(tables), "--out", str(tmp_path / "o2"),
                  "--require", "scores"])

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("values", "scores", "steps", "examinee_values")
-FIGURES = ("values_heatmap", "group_trajectories", "similarity_curves", "scores_bars")
+FIGURES = ("values_heatmap", "group_trajectories", "similarity_curves", "score_intervals")
 
 
 def _snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:

@@ -119,7 +119,7 @@ FIGURES = [
     "group_trajectories",
     "value_trends",
     "similarity_curves",
-    "scores_bars",
+    "score_intervals",
 ]
 # the tables every reference has; later additions are read when present
 CORE_TABLES = ["values", "scores", "steps", "examinee_values"]

@@ -4,7 +4,7 @@ Public API:
 
 - :mod:`progalign.report.table_schema`: column contracts, :func:`read_table`.
 - :func:`values_heatmap`, :func:`group_trajectories`, :func:`similarity_curves`,
-  :func:`scores_bars`: one function per figure, each returning the written PNG and SVG paths.
+  :func:`score_intervals`: one function per figure, each returning the written PNG and SVG paths.
 - :func:`aggregate_scores`, :func:`write_leaderboard`, :func:`write_html`.
 - :func:`write_manifest`, :func:`verify_manifest`: checksummed cached results.
 - :func:`build_report`: everything above from a tables folder (``progalign report``).
@@ -19,7 +19,7 @@ from typing import Any
 #: importing pandas/matplotlib (the ``workflow`` extra), so other commands work without them.
 _EXPORTS = {
     "FIGURES": "build", "BuildResult": "build", "build_report": "build",
-    "scores_bars": "figures_bench", "similarity_curves": "figures_bench",
+    "score_intervals": "figures_bench", "similarity_curves": "figures_bench",
     "group_trajectories": "figures_values", "values_heatmap": "figures_values",
     "write_html": "html",
     "aggregate_scores": "leaderboard",
@@ -42,7 +42,7 @@ __all__ = [
     "build_report",
     "group_trajectories",
     "read_table",
-    "scores_bars",
+    "score_intervals",
     "similarity_curves",
     "values_heatmap",
     "verify_manifest",

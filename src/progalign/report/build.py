@@ -17,7 +17,7 @@ import pandas as pd
 
 from progalign.errors import InputError
 from progalign.io import sha256_file
-from progalign.report.figures_bench import scores_bars, similarity_curves
+from progalign.report.figures_bench import score_intervals, similarity_curves
 from progalign.report.figures_values import group_trajectories, value_trends, values_heatmap
 from progalign.report.html import FigureEntry, write_html
 from progalign.report.leaderboard import write_leaderboard
@@ -67,7 +67,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "together. Tick labels give the step and the judge's century, and for PG-Predict the "
         "century the examinee is compared to after an arrow."),
     FigureSpec(
-        "scores_bars", "scores", "Benchmark scores",
+        "score_intervals", "scores", "Benchmark scores",
         "Benchmark score of each algorithm per challenge: a dot for the mean over seeds and "
         "whiskers for the 95% bootstrap interval over questionnaire items (the mean of the "
         "seeds' bounds); small black dots are single seeds when there are several. Every panel "
@@ -79,9 +79,9 @@ _DRAW: dict[str, Callable[..., list[Path]]] = {
     "group_trajectories": group_trajectories,
     "value_trends": value_trends,
     "similarity_curves": similarity_curves,
-    "scores_bars": scores_bars,
+    "score_intervals": score_intervals,
 }
-_USES_COLOURS = {"similarity_curves", "scores_bars"}
+_USES_COLOURS = {"similarity_curves", "score_intervals"}
 
 
 @dataclass

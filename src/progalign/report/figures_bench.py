@@ -158,9 +158,9 @@ def _dots(ax: Axes, agg: pd.DataFrame, scores: pd.DataFrame, colours: Mapping[st
     ax.ticklabel_format(axis="y", useOffset=False)
 
 
-def scores_bars(scores: pd.DataFrame, out_dir: str | Path,
+def score_intervals(scores: pd.DataFrame, out_dir: str | Path,
                 colours: Mapping[str, str] | None = None,
-                name: str = "scores_bars") -> list[Path]:
+                name: str = "score_intervals") -> list[Path]:
     """Benchmark scores: one panel per challenge, one dot per algorithm with its 95% interval.
 
     Each panel has its own y axis (the challenges' scales differ), so compare dots within a
