@@ -61,3 +61,6 @@ rule all:
     default_target: True
     input:
         rules.figures.output,
+
+
+drop_benchmarks_if_served()

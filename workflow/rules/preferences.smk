@@ -10,7 +10,7 @@ rule preferences:
     log:
         f"logs/preferences/{FAMILY}/{{century}}.log",
     benchmark:
-        measured(f"benchmarks/out/preferences_{FAMILY}_{{century}}.tsv")
+        f"benchmarks/out/preferences_{FAMILY}_{{century}}.tsv"
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],

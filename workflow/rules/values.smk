@@ -54,7 +54,7 @@ rule values_base:
     log:
         "logs/values/base.log",
     benchmark:
-        measured("benchmarks/out/values_base.tsv")
+        "benchmarks/out/values_base.tsv"
     priority: 20
     threads: RES["threads"]
     resources:
@@ -81,7 +81,7 @@ rule values_judge:
     log:
         f"logs/values/{FAMILY}/{{century}}.log",
     benchmark:
-        measured(f"benchmarks/out/values_{FAMILY}_{{century}}.tsv")
+        f"benchmarks/out/values_{FAMILY}_{{century}}.tsv"
     priority: 10
     threads: RES["threads"]
     resources:
