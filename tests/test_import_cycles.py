@@ -21,12 +21,6 @@ KNOWN_CYCLES: dict[str, frozenset[str]] = {
         "progalign.backends.base", "progalign.backends.hf", "progalign.backends.lowercache",
         "progalign.backends.tokens", "progalign.backends.vllm",
     }),
-    # training.preference dispatches to dpo/reward/rloo, which import its shared types: being
-    # split up (issue 13)
-    "training preference": frozenset({
-        "progalign.training.dpo", "progalign.training.preference", "progalign.training.reward",
-        "progalign.training.rloo",
-    }),
 }
 
 

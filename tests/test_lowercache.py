@@ -11,7 +11,7 @@ import torch
 
 from progalign.backends.base import LLRequest
 from progalign.backends.hf import HFBackend
-from progalign.backends.lowercache import lower_fingerprint
+from progalign.lowerlayers import fingerprint
 
 REQUESTS = [
     LLRequest("The weather today is", (" sunny", " very cold and wet")),
@@ -64,10 +64,10 @@ def test_models_sharing_lower_layers_share_the_cache(tiny_model: Path, tmp_path:
     other = _with_new_top(tiny_model, tmp_path / "other", seed=1)
     base = HFBackend(str(tiny_model), lower_cache_layers=3)
     variant = HFBackend(str(other), lower_cache_layers=3)
-    assert lower_fingerprint(base.model, 3) == lower_fingerprint(variant.model, 3)
+    assert fingerprint(base.model, 3) == fingerprint(variant.model, 3)
     # depth 4 would include the changed layer: another fingerprint, never a wrong reuse
     with pytest.raises(ValueError):
-        lower_fingerprint(base.model, 4)
+        fingerprint(base.model, 4)
     _scores(base)
     got = _scores(variant)
     for row, ref in zip(got, _naive(variant), strict=True):
@@ -88,7 +88,7 @@ def test_damaged_entry_is_recomputed(tiny_model: Path, tmp_path: Path,
 def test_packed_rows_equal_one_piece_rows(tiny_model: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from progalign.backends.split import lower_packed, lower_row
+    from progalign.lowerlayers import lower_packed, lower_row
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64).eval()
     cpu = torch.device("cpu")
@@ -108,7 +108,7 @@ def test_packed_rows_equal_one_piece_rows(tiny_model: Path) -> None:
 def test_concurrent_writers_of_one_entry_all_succeed(tmp_path: Path) -> None:
     import threading
 
-    from progalign.backends.lowercache import LowerStore
+    from progalign.lowerlayers import LowerStore
 
     store, key = LowerStore(tmp_path / "store"), (1, 2, 3)
     value = torch.arange(12, dtype=torch.float32).reshape(3, 4)
@@ -130,7 +130,7 @@ def test_concurrent_writers_of_one_entry_all_succeed(tmp_path: Path) -> None:
     got = store.get(key)
     assert got is not None and torch.equal(got, value)
     assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file()] == [
-        store._path(key).name]  # no temporary file left
+        store.path(key).name]  # no temporary file left
 
 
 SHARED = "System: answer the question below honestly and briefly. Question: which is better,"
@@ -150,14 +150,14 @@ def test_shared_prefix_in_upper_layers_equals_full_forward(
 
     monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
     passes: list[int] = []
-    original = lowercache._upper_prefix
+    original = lowercache.upper_prefix_kv
 
     def counting(model: object, hidden: torch.Tensor, depth: int,
                  device: torch.device) -> object:
         passes.append(hidden.shape[0])
         return original(model, hidden, depth, device)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lowercache, "_upper_prefix", counting)
+    monkeypatch.setattr(lowercache, "upper_prefix_kv", counting)
     shared = HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=3, dtype="float64")
     questions = PREFIXED[:3]
     got = [[s.logprob for s in row] for row in shared.loglikelihood(questions)]

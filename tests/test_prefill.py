@@ -7,9 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from progalign.backends.split import lower_row
-from progalign.training.lowermemo import LowerMemo, install
-from progalign.training.prefill import encode_prompt, extend, install_prefill
+from progalign.lowerlayers import (
+    LowerMemo,
+    LowerStore,
+    encode_prompt,
+    extend,
+    lower_row,
+    memo_forward,
+    prefilled_generate,
+)
 
 DEPTH = 3  # the tiny model has 4 layers; the top one trains
 
@@ -43,22 +49,18 @@ def test_extending_a_prompt_state_equals_a_one_piece_row(tiny_model: Path, start
 
 def test_memo_rows_extend_known_prompts_but_never_store_them(tiny_model: Path,
                                                              tmp_path: Path) -> None:
-    from progalign.backends.lowercache import LowerStore
-
     model = _model(tiny_model)
     memo = LowerMemo(depth=DEPTH, store=LowerStore(tmp_path / "store"))
-    install(model, memo)
     memo.prompt_state(model, PROMPT, torch.device("cpu"))
     ids = torch.tensor([PROMPT + REST, [0, 0, *PROMPT, *REST[:3]]])
     mask = torch.tensor([[1] * 13, [0, 0] + [1] * 11])
-    with torch.no_grad():
+    with torch.no_grad(), memo_forward(model, memo):
         got = model(input_ids=ids, attention_mask=mask).logits
-    assert memo.stats["extended"] == 2 and memo.stats["bypassed"] == 0
-    # rows built on a prompt stay in memory; the store holds one-piece rows only
-    assert not list((tmp_path / "store").rglob("*.safetensors"))
-    memo.prompts.clear()
-    memo.memory.clear()
-    with torch.no_grad():
+        assert memo.stats["extended"] == 2 and memo.stats["bypassed"] == 0
+        # rows built on a prompt stay in memory; the store holds one-piece rows only
+        assert not list((tmp_path / "store").rglob("*.safetensors"))
+        memo.prompts.clear()
+        memo.memory.clear()
         plain = model(input_ids=ids, attention_mask=mask).logits
     # float64, but transformers builds RoPE tables in float32: a shifted prompt agrees to ~1e-8
     assert torch.allclose(got[mask.bool()], plain[mask.bool()], atol=1e-6)
@@ -78,14 +80,13 @@ def test_prefilled_generation_equals_plain_generation(tiny_model: Path) -> None:
     mask = torch.tensor([[1] * 8, [1] * 8, [0, 0, 0] + [1] * 5])
     plain = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
     memo = LowerMemo(depth=DEPTH)
-    undo = install_prefill(model, memo)
-    fast = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-    assert memo.stats["prefilled"] == 3 and len(memo.prompts) == 2  # the repeat is shared
-    assert torch.equal(fast.sequences, plain.sequences)
-    for a, b in zip(fast.scores, plain.scores, strict=True):
-        assert torch.allclose(a, b, atol=1e-9), float((a - b).abs().max())
-    # anything else (here: a positional argument) goes to the original generate
-    model.generate(ids, attention_mask=mask, generation_config=config)
-    assert memo.stats["bypassed"] == 1
-    undo()
+    with prefilled_generate(model, memo):
+        fast = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+        assert memo.stats["prefilled"] == 3 and len(memo.prompts) == 2  # the repeat is shared
+        assert torch.equal(fast.sequences, plain.sequences)
+        for a, b in zip(fast.scores, plain.scores, strict=True):
+            assert torch.allclose(a, b, atol=1e-9), float((a - b).abs().max())
+        # anything else (here: a positional argument) goes to the original generate
+        model.generate(ids, attention_mask=mask, generation_config=config)
+        assert memo.stats["bypassed"] == 1
     assert "generate" not in model.__dict__

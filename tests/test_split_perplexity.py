@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from progalign.backends.split import lower_hidden, shared_depth, upper_hidden
+from progalign.lowerlayers import lower_hidden, shared_depth, upper_hidden
 from progalign.training.config import HislmConfig
 from progalign.training.hislm import train_hislm
 from progalign.training.perplexity import perplexity_matrix

@@ -111,7 +111,8 @@ def test_killed_training_leaves_nothing_that_looks_finished(tiny_model, tmp_path
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
-    while time.time() < deadline and not any(p.name.startswith(".model.trainer-")
+    while time.time() < deadline and not any(p.name.startswith(".model.")
+                                             and (p / ".trainer").is_dir()
                                              for p in tmp_path.iterdir()):
         time.sleep(0.2)
     time.sleep(2)  # well into training
@@ -120,7 +121,18 @@ def test_killed_training_leaves_nothing_that_looks_finished(tiny_model, tmp_path
     assert not out.exists()
 
 
-def test_sft_stage_trains_on_completions_and_is_recorded(tiny_model, tmp_path):
+def test_sft_stage_trains_on_completions_and_is_recorded(tiny_model, tmp_path, monkeypatch):
+    """Pre-training and SFT are two phases of one stage of the shared stage runner."""
+    from progalign.training import hislm, stage
+
+    stages = []
+    real = stage.run_stage
+
+    def spy(spec):
+        stages.append((spec.name, [(p.name, p.lower_memo) for p in spec.phases]))
+        return real(spec)
+
+    monkeypatch.setattr(hislm, "run_stage", spy)
     sft = tmp_path / "timeless.jsonl"
     sft.write_text("".join(
         json.dumps({"instruction": f"Name a colour number {i}.", "input": "",
@@ -130,6 +142,7 @@ def test_sft_stage_trains_on_completions_and_is_recorded(tiny_model, tmp_path):
                        sft_learning_rate=1e-3), sft_file=sft)
     assert meta["sft"]["records"] == 16 and meta["sft"]["train_loss"] > 0
     assert str(sft) in meta["sft"]["file"]
+    assert stages == [("hislm", [("pretrain", True), ("sft", False)])]
 
 
 def test_bad_sft_file_fails_before_training(tiny_model, tmp_path, capsys):

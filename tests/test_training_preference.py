@@ -203,11 +203,23 @@ def test_rloo_runs_end_to_end(tiny_model: Path, reward_dir: Path, tmp_path: Path
     assert _changed(tiny_model, tmp_path / "pol")
 
 
-def test_sft_pairs_lowers_the_completion_nll(tiny_model: Path, tmp_path: Path):
+def test_sft_pairs_lowers_the_completion_nll(tiny_model: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from progalign.training import stage
+
+    stages = []
+    real = stage.run_stage
+
+    def spy(spec):
+        stages.append((spec.name, [p.name for p in spec.phases], spec.record_file))
+        return real(spec)
+
+    monkeypatch.setattr(stage, "run_stage", spy)
     records = [(p.prompt, "yes") for p in PAIRS]
     record = train_sft_pairs(tiny_model, records, tmp_path / "sft", FAST)
+    assert stages == [("sft", ["train"], TRAINING_FILE)]  # the shared stage runner
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
 
     def nll(folder: Path) -> float:

@@ -112,6 +112,10 @@ class HFBackend(Backend):
                 raise SettingError(f"top_k_layers={top_k_layers}, but the model has {n_layers} "
                                    f"layers (use 1..{n_layers - 1}, or null)")
             lower_cache_layers = n_layers - top_k_layers
+        if lower_cache_layers:
+            from progalign.lowerlayers import adapter_for
+
+            adapter_for(self.model)  # an architecture without an adapter: a clear error now
         self.lower_cache_layers = lower_cache_layers
         self._lower_store: Any = None
 
@@ -168,17 +172,12 @@ class HFBackend(Backend):
     def _loglikelihood_lower_cached(
         self, tokenized: list[Tokenized], progress: bool
     ) -> list[list[ContinuationScore]]:
-        from progalign.backends.lowercache import (
-            LowerStore,
-            loglikelihood_lower_cached,
-            lower_fingerprint,
-        )
-        from progalign.download import cache_dir
+        from progalign.backends.lowercache import loglikelihood_lower_cached
+        from progalign.lowerlayers import store_for
 
         depth = int(self.lower_cache_layers or 0)
         if self._lower_store is None:
-            fingerprint = lower_fingerprint(self.model, depth)
-            self._lower_store = LowerStore(cache_dir() / "lower-activations" / fingerprint)
+            self._lower_store = store_for(self.model, depth)
         return loglikelihood_lower_cached(self.model, tokenized, depth, self._lower_store,
                                           self.device, self.batch_size, progress,
                                           share_prefix=self.share_prefix)

@@ -7,89 +7,34 @@ keyed by a fingerprint of the lower weights and the token ids (one packed row pe
 context and all of its options, computed context-first), and runs only the upper layers per
 model, the longest common prefix of a batch (chat preamble, question header) once per batch.
 A model whose lower layers differ gets another fingerprint (a cold cache, never a wrong one).
+The layers, masks, keys and store are the engine's (:mod:`progalign.lowerlayers`).
 Sequences are right-padded: with causal attention, padding after a token cannot change it, so
 results equal an unpadded full forward up to float rounding (tested).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from progalign.backends.base import ContinuationScore
 from progalign.backends.kv import SORT_PREFIX, batch_prefix, upcast
-from progalign.backends.split import _additive, _layers, lower_packed, run_upper
 from progalign.backends.tokens import Tokenized
-from progalign.errors import SettingError
-from progalign.io import atomic_open
+from progalign.lowerlayers import (
+    LowerStore,
+    lower_packed,
+    masks,
+    packed_key,
+    run_upper,
+    upper_prefix_cache,
+    upper_prefix_kv,
+)
 
 log = logging.getLogger(__name__)
-
-
-
-def lower_fingerprint(model: Any, depth: int) -> str:
-    """sha256 over the embeddings and the first ``depth`` decoder layers' parameters."""
-    layers = _layers(model)
-    if not 0 < depth < len(layers):
-        raise SettingError(f"lower_cache_layers={depth}, but the model has {len(layers)} layers "
-                           f"(use 1..{len(layers) - 1}, or null)")
-    # The backbone class, not the head: a reward model (sequence classifier) made from a
-    # causal LM has the same lower layers and shares its activations.
-    name = f"{type(model.base_model).__name__}:{depth}"
-    tensors = [model.get_input_embeddings().weight,
-               *(p for layer in layers[:depth] for p in layer.parameters())]
-    digest = hashlib.sha256(name.encode())
-    for t in tensors:  # hashed in place, without a copy of ~500 MB
-        raw = t.detach().to("cpu").contiguous().view(torch.uint8).numpy()
-        digest.update(memoryview(raw))
-    return digest.hexdigest()[:32]
-
-
-class LowerStore:
-    """Lower-layer activations on disk: one safetensors file per token sequence."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, ids: Sequence[int]) -> Path:
-        key = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()
-        return self.root / key[:2] / f"{key}.safetensors"
-
-    def get(self, ids: Sequence[int]) -> torch.Tensor | None:
-        """The stored activations (length × hidden), or None."""
-        path = self._path(ids)
-        if not path.exists():
-            return None
-        try:
-            return load_file(str(path))["h"]
-        except Exception:  # a damaged entry is recomputed, never used
-            log.warning("unreadable cache entry %s; recomputing", path)
-            return None
-
-    def put(self, ids: Sequence[int], hidden: torch.Tensor) -> None:
-        """Store activations atomically; concurrent writers of one entry (two jobs filling a
-        cold store) each write their own temporary file, and the last rename wins."""
-        with atomic_open(self._path(ids), "wb") as handle:
-            handle.write(save({"h": hidden.contiguous()}))
-
-
-#: Separates context and continuations in the store keys of packed rows: they never share a
-#: key with rows computed in one piece (the training memo's, keyed by plain token ids).
-SPLIT = -2
-
-
-def _request_key(tok: Tokenized) -> tuple[int, ...]:
-    key = list(tok.context)
-    for cont in tok.continuations:
-        key += [SPLIT, *cont]
-    return tuple(key)
 
 
 def _packed_rows(
@@ -97,12 +42,12 @@ def _packed_rows(
     device: torch.device,
 ) -> tuple[list[torch.Tensor], int, int]:
     """Per request, its context's and continuations' lower activations packed in one row
-    (:func:`~progalign.backends.split.lower_packed`): from the store, else computed and stored.
+    (:func:`~progalign.lowerlayers.lower_packed`): from the store, else computed and stored.
 
     Returns:
         The rows, and how many distinct requests came from the store, out of how many.
     """
-    keys = [_request_key(tok) for tok in tokenized]
+    keys = [packed_key(tok.context, tok.continuations) for tok in tokenized]
     found: dict[tuple[int, ...], torch.Tensor] = {}
     hits = 0
     for tok, key in zip(tokenized, keys, strict=True):
@@ -125,52 +70,6 @@ def _layout(n: int, conts: Sequence[Sequence[int]]) -> tuple[list[int], list[int
         positions += range(n, n + len(cont))
         segments += [j + 1] * len(cont)
     return positions, segments
-
-
-def _packed_mask(segments: list[list[int]], width: int, prefix: int, dtype: torch.dtype,
-                 device: torch.device) -> torch.Tensor:
-    """Additive mask over ``prefix`` shared context tokens and ``width`` packed ones: a token
-    sees the shared prefix, earlier context tokens and earlier tokens of its own continuation;
-    padding (segment -1) sees only the prefix and itself."""
-    seg = torch.full((len(segments), width), -1, dtype=torch.long)
-    for i, row in enumerate(segments):
-        seg[i, : len(row)] = torch.tensor(row)
-    index = torch.arange(width)
-    causal = index[None, :, None] >= index[None, None, :]
-    visible = (seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])
-    allowed = causal & visible & (seg[:, None, :] >= 0)
-    allowed |= torch.eye(width, dtype=torch.bool)[None]
-    allowed = torch.cat([torch.ones((len(segments), width, prefix), dtype=torch.bool), allowed],
-                        dim=2)
-    mask = torch.zeros(allowed.shape, dtype=dtype)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return mask[:, None].to(device)
-
-
-def _upper_prefix(model: Any, hidden: torch.Tensor, depth: int,
-                  device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Keys and values of the upper layers on a shared prefix (its lower activations)."""
-    from transformers import DynamicCache
-
-    n = hidden.shape[0]
-    cache = DynamicCache(config=model.config)
-    mask = _additive(torch.ones((n, n), dtype=torch.bool).tril()).to(device, hidden.dtype)
-    run_upper(model, hidden[None].to(device), depth, mask,
-              torch.arange(n, device=device)[None], cache=cache)
-    return [(layer.keys, layer.values)  # type: ignore[union-attr,misc]
-            for layer in cache.layers[depth:]]
-
-
-def _prefix_cache(model: Any, kv: list[tuple[torch.Tensor, torch.Tensor]], depth: int,
-                  batch: int) -> Any:
-    """A cache holding ``kv`` in the upper layers for every row of a batch (copied in)."""
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=model.config)
-    for layer, (keys, values) in zip(cache.layers[depth:], kv, strict=True):
-        layer.update(keys.expand(batch, -1, -1, -1),  # type: ignore[union-attr]
-                     values.expand(batch, -1, -1, -1))
-    return cache
 
 
 @torch.inference_mode()
@@ -213,8 +112,8 @@ def loglikelihood_lower_cached(
         cache = None
         if prefix:
             if cached is None or cached[0] != prefix:
-                cached = (prefix, _upper_prefix(model, rows[batch[0]][:skip], depth, device))
-            cache = _prefix_cache(model, cached[1], depth, len(batch))
+                cached = (prefix, upper_prefix_kv(model, rows[batch[0]][:skip], depth, device))
+            cache = upper_prefix_cache(model, cached[1], depth, len(batch))
         packed = [(rows[i][skip:], *_layout(len(tokenized[i].context), tokenized[i].continuations))
                   for i in batch]
         width = max(h.shape[0] for h, _, _ in packed)
@@ -223,7 +122,8 @@ def loglikelihood_lower_cached(
         for row, (h, pos, _) in enumerate(packed):
             hidden[row, : h.shape[0]] = h
             positions[row, : h.shape[0]] = torch.tensor(pos[skip:])
-        mask = _packed_mask([seg[skip:] for _, _, seg in packed], width, skip, dtype, device)
+        mask = masks.packed([seg[skip:] for _, _, seg in packed], width, skip, dtype,
+                            device)
         final = run_upper(model, hidden.to(device), depth, mask, positions.to(device),
                           cache=cache)
         for row, i in enumerate(batch):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from progalign.training.preference import (
+from progalign.training.stage import (
     PreferencePair,
     StageContext,
     TrainSettings,
@@ -28,7 +28,7 @@ from progalign.training.preference import (
     pairs_summary,
     preference_rows,
     replicate,
-    run_stage,
+    run_trl_stage,
     trainer_arguments,
 )
 
@@ -96,7 +96,7 @@ def train_dpo(
     loss = "sigmoid DPO"
     if settings.sft_weight:
         loss += f" + {settings.sft_weight} × NLL(chosen)"
-    return run_stage(
+    return run_trl_stage(
         "dpo", model_dir, out_dir, settings, build, pairs_summary(pairs, samples),
         algorithm=f"DPO ({loss}; TRL DPOTrainer, frozen reference)",
         inputs={"reference": ref_dir},

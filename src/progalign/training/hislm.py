@@ -2,19 +2,20 @@
 
 The century's documents are tokenised, joined with EOS and cut into ``max_seq_len`` blocks
 (the tail shorter than a block is dropped); a seeded share of blocks is held out for the
-validation loss. Training uses ``transformers.Trainer``. With ``top_k_layers`` only the top
-decoder layers and the final norm learn; everything below, embeddings and output layer included,
-stays frozen, so every model of a family shares its lower-layer activations (the evaluation can
-then cache them, docs/semantics.md#shared-lower-layers). The output is written atomically: a
-killed job leaves no folder that looks finished.
+validation loss. Training uses ``transformers.Trainer`` inside the stage runner
+(:func:`progalign.training.stage.run_stage`), followed by the optional SFT phase
+(:func:`progalign.training.sft.sft_phase`). With ``top_k_layers`` only the top decoder layers
+and the final norm learn; everything below, embeddings and output layer included, stays frozen,
+so every model of a family shares its lower-layer activations (the evaluation can then cache
+them, docs/semantics.md#shared-lower-layers), and the pre-training's later epochs and validation
+reuse them from memory. The output is written atomically: a killed job leaves no folder that
+looks finished.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,9 @@ from typing import Any
 import torch
 
 from progalign.errors import ProgalignError
-from progalign.io import atomic_dir, sha256_file, write_json
+from progalign.io import sha256_file
 from progalign.training.config import HislmConfig
+from progalign.training.stage import Phase, Stage, StageOutcome, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -43,44 +45,6 @@ def corpus_blocks(
             ids = ids[:max_tokens]
             break
     return [ids[i : i + max_seq_len] for i in range(0, len(ids) - max_seq_len + 1, max_seq_len)]
-
-
-def freeze_below_top(model: Any, k: int | None) -> dict[str, int]:
-    """Leave only the top ``k`` decoder layers and the final norm trainable (None: all).
-
-    Returns:
-        Counts of trainable and total parameters.
-    """
-    if k is not None:
-        layers = getattr(model.base_model, "layers", None)
-        if layers is None:
-            raise ProgalignError(f"{type(model).__name__}: no decoder layers to select top k from")
-        if not 0 < k <= len(layers):
-            raise ProgalignError(f"top_k_layers={k}, but the model has {len(layers)} layers")
-        for param in model.parameters():
-            param.requires_grad_(False)
-        trainable = [*layers[len(layers) - k :]]
-        norm = getattr(model.base_model, "norm", None)
-        if norm is not None:
-            trainable.append(norm)
-        for module in trainable:
-            for param in module.parameters():
-                param.requires_grad_(True)
-    total = sum(p.numel() for p in model.parameters())
-    train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"trainable": train, "total": total}
-
-
-def _epoch_memo(model: Any, top_k: int | None) -> tuple[Any, Any] | None:
-    """Reuse the frozen lower layers' activations from the first epoch in later ones (and in
-    validation); memory only, as another century's corpus never repeats these blocks."""
-    from progalign.training.lowermemo import enabled, install, memo_for
-
-    layers = getattr(model.base_model, "layers", None)
-    if top_k is None or layers is None or top_k >= len(layers) or not enabled():
-        return None
-    memo = memo_for(model, len(layers) - top_k, disk=False)
-    return memo, install(model, memo)
 
 
 class _Blocks(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
@@ -158,10 +122,13 @@ def train_hislm(
     Returns:
         The provenance record written to ``out_dir/progalign_model.json``.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
+    from transformers import AutoTokenizer, Trainer
+
+    from progalign.models import PROVENANCE_FILE
+    from progalign.provenance import provenance
+    from progalign.training.sft import read_instructions, sft_phase
 
     started = time.perf_counter()
-    set_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
     blocks = corpus_blocks(tokenizer, [r["content"] for r in corpus], cfg.max_seq_len,
                            cfg.max_tokens)
@@ -171,68 +138,68 @@ def train_hislm(
             "need at least 2 (lower max_seq_len or add text)"
         )
     train, val = _split(blocks, cfg.val_fraction, cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    counts = freeze_below_top(model, cfg.top_k_layers)
-    memo = _epoch_memo(model, cfg.top_k_layers)
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.trainer-", dir=out.parent))
-    try:
-        steps = max(1, int(len(train) * cfg.epochs / (cfg.batch_size * cfg.gradient_accumulation)))
-        trainer = Trainer(
-            model=model,
-            args=_arguments(cfg, scratch, bool(val), steps),
+    steps = max(1, int(len(train) * cfg.epochs / (cfg.batch_size * cfg.gradient_accumulation)))
+
+    def pretrain(ctx: Any) -> Any:
+        return Trainer(
+            model=ctx.model,
+            args=_arguments(cfg, ctx.scratch, bool(val), steps),
             train_dataset=_Blocks(train),
             eval_dataset=_Blocks(val) if val else None,
         )
+
+    def run(trainer: Any) -> dict[str, Any]:
         result = trainer.train()
         history = [
             {k: v for k, v in row.items() if k in ("epoch", "step", "loss", "eval_loss")}
             for row in trainer.state.log_history
         ]
         eval_loss = trainer.evaluate()["eval_loss"] if val else None
-        if memo is not None:
-            memo[1]()  # restore the plain forward before the optional SFT and saving
+        return {"train_loss": result.training_loss, "history": history, "eval_loss": eval_loss}
+
+    phases = [Phase("pretrain", pretrain, run)]
+    if sft_file is not None:
+        if tokenizer.chat_template is None:
+            raise ProgalignError("SFT needs a tokenizer with a chat template")
+        phases.append(sft_phase(
+            read_instructions(sft_file), epochs=cfg.sft_epochs,
+            learning_rate=cfg.sft_learning_rate, batch_size=cfg.batch_size,
+            max_length=cfg.sft_max_length, seed=cfg.seed,
+        ))
+
+    def record(done: StageOutcome) -> dict[str, Any]:
+        pre = done.results["pretrain"]
         sft = None
         if sft_file is not None:
-            from progalign.training.sft import read_instructions, sft_in_place
+            sft = {**done.results["sft"], "file": {str(sft_file): sha256_file(sft_file)}}
+        return {
+            "kind": "historical-model",
+            "base": base,
+            "config": {k: v for k, v in vars(cfg).items() if k != "extra"},
+            "parameters": done.parameters,
+            "lower_layers": done.lower_layers(),
+            "corpus": {
+                "documents": len(corpus),
+                "files": {str(p): sha256_file(p) for p in corpus_files},
+                "train_blocks": len(train),
+                "val_blocks": len(val),
+                "tokens": (len(train) + len(val)) * cfg.max_seq_len,
+            },
+            "train_loss": pre["train_loss"],
+            "eval_loss": pre["eval_loss"],
+            "history": pre["history"],
+            "sft": sft,
+            "seconds": round(time.perf_counter() - started, 1),
+            "provenance": provenance(command="train-hislm"),
+        }
 
-            sft = sft_in_place(
-                model, tokenizer, read_instructions(sft_file), epochs=cfg.sft_epochs,
-                learning_rate=cfg.sft_learning_rate, batch_size=cfg.batch_size,
-                max_length=cfg.sft_max_length, seed=cfg.seed, scratch_parent=scratch,
-            )
-            sft["file"] = {str(sft_file): sha256_file(sft_file)}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    record: dict[str, Any] = {
-        "kind": "historical-model",
-        "base": base,
-        "config": {k: v for k, v in vars(cfg).items() if k != "extra"},
-        "parameters": counts,
-        "lower_layers": None if memo is None else {"reused_below": memo[0].depth,
-                                                   **memo[0].stats},
-        "corpus": {
-            "documents": len(corpus),
-            "files": {str(p): sha256_file(p) for p in corpus_files},
-            "train_blocks": len(train),
-            "val_blocks": len(val),
-            "tokens": (len(train) + len(val)) * cfg.max_seq_len,
-        },
-        "train_loss": result.training_loss,
-        "eval_loss": eval_loss,
-        "history": history,
-        "sft": sft,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    from progalign.models import PROVENANCE_FILE
-    from progalign.provenance import provenance
-
-    record["provenance"] = provenance(command="train-hislm")
-    with atomic_dir(out) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / PROVENANCE_FILE, record)
-    log.info("trained %s in %.0f s: train loss %.3f, eval loss %s", out, record["seconds"],
-             record["train_loss"], eval_loss)
-    return record
+    written = run_stage(Stage(
+        name="hislm", model=base, out_dir=Path(out_dir), seed=cfg.seed,
+        top_k_layers=cfg.top_k_layers, phases=phases, record=record,
+        record_file=PROVENANCE_FILE, load_tokenizer=lambda _: tokenizer,
+        lower_disk=False,  # another century's corpus never repeats these blocks
+        trl_labelled_only=False,
+    ))
+    log.info("trained %s in %.0f s: train loss %.3f, eval loss %s", out_dir, written["seconds"],
+             written["train_loss"], written["eval_loss"])
+    return written

@@ -2,7 +2,7 @@
 
 For a family trained with ``--top-k-layers`` the lower layers are shared: their activations on
 each century's text are computed once and every model only runs its own upper layers
-(``progalign.backends.split``), which cuts the cost of the matrix by about (L - k) / L.
+(``progalign.lowerlayers``), which cuts the cost of the matrix by about (L - k) / L.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from progalign.backends.split import lower_hidden, shared_depth, upper_hidden
+from progalign.lowerlayers import lower_hidden, shared_depth, upper_hidden
 from progalign.training.hislm import corpus_blocks
 
 

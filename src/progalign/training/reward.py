@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
-from progalign.training.preference import (
+from progalign.training.stage import (
     PreferencePair,
     StageContext,
     TrainSettings,
+    freeze_below_top,
     pairs_summary,
     preference_rows,
     replicate,
-    run_stage,
+    run_trl_stage,
     trainer_arguments,
 )
 
@@ -54,8 +55,6 @@ def load_reward_model(model_dir: Path) -> Any:
 
 
 def _freeze(settings: TrainSettings) -> Any:
-    from progalign.training.hislm import freeze_below_top
-
     def prepare(model: Any) -> dict[str, int]:
         counts = freeze_below_top(model, settings.top_k_layers)
         if settings.top_k_layers is not None:  # the new score head must learn
@@ -116,7 +115,7 @@ def train_reward_model(
         summary["n_samples_trained"] = kept
         return trainer
 
-    return run_stage(
+    return run_trl_stage(
         "reward", model_dir, out_dir, settings, build, summary,
         algorithm="reward model (Bradley-Terry; TRL RewardTrainer on a copy of the policy)",
         load_model=load_reward_model, prepare=_freeze(settings), deviations=_DEVIATIONS,

@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
-from progalign.training.preference import (
+from progalign.training.stage import (
     StageContext,
     TrainSettings,
     check_model_dir,
     load_tokenizer,
-    run_stage,
+    run_trl_stage,
     trainer_arguments,
 )
-from progalign.training.prefill import install_prefill, supported
 
 ALGORITHM = "reward model + RLOO (TRL has no PPO; deviation from the paper's PPO)"
 
@@ -78,6 +77,7 @@ def train_rloo(
         from datasets import Dataset
         from trl import RLOOConfig, RLOOTrainer
 
+        from progalign.lowerlayers import prefilled_generate
         from progalign.training.reward import load_reward_model
 
         reward_model = load_reward_model(reward_dir)
@@ -106,15 +106,16 @@ def train_rloo(
         if ref_model is not None:  # TRL's own frozen copy (beta > 0)
             ref_model.requires_grad_(False)
             ctx.reuse_lower(ref_model)
-        if ctx.memo is not None and supported(ctx.model):
-            install_prefill(ctx.model, ctx.memo)  # sampling starts from the prompts' states
+        if ctx.memo is not None:  # sampling starts from the prompts' states
+            ctx.enter(prefilled_generate(ctx.model, ctx.memo))
         return trainer
 
     digest = hashlib.sha256(json.dumps(list(prompts), ensure_ascii=False).encode()).hexdigest()
     summary = {"n_prompts": len(prompts),
                "completions_per_epoch": len(prompts) * settings.num_generations,
                "inputs_sha256": digest}
-    return run_stage(
+    return run_trl_stage(
         "rloo", policy_dir, out_dir, settings, build, summary,
         algorithm=ALGORITHM, inputs={"reward_model": reward_dir}, deviations=_DEVIATIONS,
+        lower_disk=False,  # freshly sampled completions never repeat across jobs
     )

@@ -1,22 +1,32 @@
-"""Supervised fine-tuning on a timeless instruction set (stage 2 of historical-model training).
+"""Supervised fine-tuning with TRL's ``SFTTrainer``, completion-only loss, in two places:
 
-Records are ``{instruction, input?, output}`` (Alpaca format, as the upstream TimelessQA). They
-become prompt/completion conversations for TRL's ``SFTTrainer``, so the model's chat template is
-used and the loss covers the completions only.
+* the optional SFT phase of a historical model's training (:func:`sft_phase`, a phase of the
+  ``hislm`` stage) on a timeless instruction set: records are ``{instruction, input?, output}``
+  (Alpaca format, as the upstream TimelessQA);
+* PG-Coevolve's simulated human (:func:`train_sft_pairs`, a stage of its own) on
+  (prompt, completion) pairs.
+
+Either way the records become prompt/completion conversations, so the model's chat template is
+used and the loss covers the completions only, and the trainer runs inside
+:func:`progalign.training.stage.run_stage`.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from progalign.errors import InputError, ProgalignError
 from progalign.io import read_jsonl
+from progalign.training.stage import (
+    Phase,
+    StageContext,
+    TrainSettings,
+    digest,
+    run_trl_stage,
+    trainer_arguments,
+)
 
 
 def read_instructions(path: str | Path) -> list[dict[str, str]]:
@@ -56,9 +66,7 @@ def to_conversations(records: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
     return rows
 
 
-def sft_in_place(
-    model: Any,
-    tokenizer: Any,
+def sft_phase(
     records: Sequence[dict[str, str]],
     *,
     epochs: float,
@@ -66,18 +74,20 @@ def sft_in_place(
     batch_size: int,
     max_length: int,
     seed: int,
-    scratch_parent: Path,
-) -> dict[str, Any]:
-    """Fine-tune ``model`` (its trainable parameters) on ``records``; returns loss figures."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+) -> Phase:
+    """A phase fine-tuning the stage's model (its trainable parameters) on instruction
+    ``records``; its result is ``{"records", "train_loss"}``. It runs with plain forwards
+    (no lower-layer memo), as the instruction texts are seen once."""
 
-    if tokenizer.chat_template is None:
-        raise ProgalignError("SFT needs a tokenizer with a chat template")
-    scratch = Path(tempfile.mkdtemp(prefix=".sft-", dir=scratch_parent))
-    try:
+    def build(ctx: StageContext) -> Any:
+        import torch
+        from datasets import Dataset
+        from trl import SFTConfig, SFTTrainer
+
+        if ctx.tokenizer.chat_template is None:
+            raise ProgalignError("SFT needs a tokenizer with a chat template")
         config = SFTConfig(
-            output_dir=str(scratch),
+            output_dir=str(ctx.scratch),
             num_train_epochs=epochs,
             learning_rate=learning_rate,
             per_device_train_batch_size=batch_size,
@@ -91,13 +101,60 @@ def sft_in_place(
             logging_steps=1,
             dataloader_num_workers=0,
         )
-        trainer = SFTTrainer(
-            model=model,
+        return SFTTrainer(
+            model=ctx.model,
             args=config,
             train_dataset=Dataset.from_list(to_conversations(records)),
-            processing_class=tokenizer,
+            processing_class=ctx.tokenizer,
         )
-        result = trainer.train()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return {"records": len(records), "train_loss": result.training_loss}
+
+    def run(trainer: Any) -> dict[str, Any]:
+        return {"records": len(records), "train_loss": trainer.train().training_loss}
+
+    return Phase("sft", build, run, lower_memo=False)
+
+
+def train_sft_pairs(
+    model_dir: Path, records: Sequence[tuple[str, str]], out_dir: Path, settings: TrainSettings
+) -> dict[str, Any]:
+    """Supervised fine-tuning on (prompt, completion) pairs (PG-Coevolve's simulated human).
+
+    The pairs become prompt/completion conversations for TRL's ``SFTTrainer``; the loss covers
+    the completion tokens only.
+
+    Args:
+        model_dir: Starting model (HF folder with a chat template).
+        records: ``(user turn, assistant reply)`` pairs.
+        out_dir: Output folder (written atomically; replaced if present).
+        settings: Hyper-parameters (``beta``, ``sft_weight`` and the RLOO fields are unused).
+
+    Returns:
+        The record also written to ``out_dir/training.json``.
+
+    Raises:
+        ProgalignError: no records, a missing model folder, or bad settings.
+    """
+    if not records:
+        raise ProgalignError("SFT: no (prompt, completion) records to train on")
+    for number, record in enumerate(records, start=1):
+        if len(record) != 2 or not all(isinstance(x, str) for x in record):
+            raise ProgalignError(
+                f"SFT: record {number} is not a (prompt, completion) pair of strings"
+            )
+
+    def build(ctx: StageContext) -> Any:
+        from datasets import Dataset
+        from trl import SFTConfig, SFTTrainer
+
+        rows = [{"prompt": [{"role": "user", "content": p}],
+                 "completion": [{"role": "assistant", "content": c}]} for p, c in records]
+        config = SFTConfig(**trainer_arguments(settings, ctx.scratch),
+                           max_length=settings.max_length, completion_only_loss=True,
+                           packing=False)
+        return SFTTrainer(model=ctx.model, args=config, train_dataset=Dataset.from_list(rows),
+                          processing_class=ctx.tokenizer)
+
+    summary = {"n_records": len(records), "n_samples": len(records),
+               "inputs_sha256": digest([list(r) for r in records])}
+    return run_trl_stage("sft", model_dir, out_dir, settings, build, summary,
+                         algorithm="SFT, completion-only loss (TRL SFTTrainer)")
