@@ -14,23 +14,153 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from progalign.benchmark.pool import ALL_TYPES, MAX_ITEMS, POOL_SEED
-from progalign.benchmark.preferences import ElicitSettings
 from progalign.errors import SettingError
-from progalign.evaluation.engine import EvalSettings
-from progalign.training.preference import UPSTREAM_SETTINGS, TrainSettings
 
 QuestionType = Literal["ab", "compare", "repeat", "4c_fav", "repeat2_fav"]
 Century = str
+
+#: The upstream question types (two options: ab, compare, repeat; four: 4c_fav, repeat2_fav).
+ALL_TYPES: tuple[str, ...] = ("ab", "compare", "repeat", "4c_fav", "repeat2_fav")
+#: The comparison pool's Bernoulli truncation target and seed (upstream 2500 and 42).
+MAX_ITEMS = 2500
+POOL_SEED = 42
+#: Seed of the random display order of the two responses in elicitation (upstream 42).
+ELICITATION_SEED = 42
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one training stage (one class for every stage).
+
+    Attributes:
+        learning_rate: Peak learning rate (AdamW).
+        epochs: Passes over the (replicated) data; fractions allowed.
+        batch_size: Samples per device per step (pairs for DPO/reward; completions for RLOO).
+        grad_accum: Steps accumulated per optimiser update.
+        lr_scheduler: A transformers scheduler name (``constant``, ``polynomial``, ...).
+        lr_scheduler_kwargs: Extra scheduler arguments, e.g. ``{"lr_end": 5e-8, "power": 11}``.
+        warmup_ratio: Fraction of the steps with linear warm-up, in [0, 1).
+        max_length: Token limit of a rendered conversation (DPO and SFT truncate, the reward
+            trainer drops longer pairs; unused by RLOO, whose completions stop at
+            ``max_new_tokens``).
+        top_k_layers: Train only the top k decoder layers and the final norm (the reward
+            model's score head too); None trains all parameters.
+        seed: Seed of initialisation, data order and sampling.
+        beta: DPO β; for RLOO the (fixed) KL coefficient to the reference policy.
+        sft_weight: DPO only: weight of the NLL-on-chosen term (upstream ``dpo_ftx`` = 0.04).
+        max_new_tokens: RLOO completion length.
+        num_generations: RLOO group size (completions per prompt, at least 2).
+        temperature: RLOO sampling temperature.
+        top_p: RLOO nucleus sampling (upstream PPO: 0.9).
+    """
+
+    learning_rate: float
+    epochs: float
+    batch_size: int = 2
+    grad_accum: int = 1
+    lr_scheduler: str = "constant"
+    lr_scheduler_kwargs: dict[str, Any] | None = None
+    warmup_ratio: float = 0.0
+    max_length: int = 1024
+    top_k_layers: int | None = None
+    seed: int = 0
+    beta: float = 0.1
+    sft_weight: float = 0.0
+    max_new_tokens: int = 32
+    num_generations: int = 2
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "learning_rate": self.learning_rate > 0,
+            "epochs": self.epochs > 0,
+            "batch_size": self.batch_size >= 1,
+            "grad_accum": self.grad_accum >= 1,
+            "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "max_length": self.max_length >= 1,
+            "top_k_layers": self.top_k_layers is None or self.top_k_layers >= 1,
+            "beta": self.beta >= 0,
+            "sft_weight": self.sft_weight >= 0,
+            "max_new_tokens": self.max_new_tokens >= 1,
+            "num_generations": self.num_generations >= 2,
+            "temperature": self.temperature > 0,
+            "top_p": 0 < self.top_p <= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                value = getattr(self, name)
+                raise SettingError(f"training setting {name}={value!r} is out of range")
+
+
+#: Upstream hyper-parameters per stage (defaults of upstream ``Model.finetune``;
+#: docs/semantics.md#training-settings).
+#: "rloo" maps upstream's PPO stage onto RLOO: beta is the initial coefficient of PPO's adaptive
+#: KL controller (TRL 0.8 default 0.2, target KL 6), fixed here; the polynomial schedule uses the
+#: transformers defaults (lr_end 1e-7, power 1) as upstream passed none; RLOO needs a group of
+#: at least two completions per prompt, so one batch of 2 holds one prompt.
+UPSTREAM_SETTINGS: dict[str, TrainSettings] = {
+    "dpo": TrainSettings(
+        learning_rate=3e-7,
+        epochs=2,
+        batch_size=2,
+        grad_accum=2,
+        lr_scheduler="constant",
+        warmup_ratio=0.0,
+        beta=0.1,
+        sft_weight=0.04,
+    ),
+    "reward": TrainSettings(
+        learning_rate=4e-7,
+        epochs=7.2,
+        batch_size=8,
+        grad_accum=1,
+        lr_scheduler="polynomial",
+        lr_scheduler_kwargs={"lr_end": 1e-8, "power": 3},
+        warmup_ratio=0.075,
+    ),
+    "rloo": TrainSettings(
+        learning_rate=1e-6,
+        epochs=0.4,
+        batch_size=2,
+        grad_accum=1,
+        lr_scheduler="polynomial",
+        warmup_ratio=0.075,
+        beta=0.2,
+        max_new_tokens=1024,
+        num_generations=2,
+        temperature=1.0,
+        top_p=0.9,
+    ),
+    "sft_history": TrainSettings(
+        learning_rate=1.5e-5,
+        epochs=1,
+        batch_size=8,
+        grad_accum=1,
+        lr_scheduler="polynomial",
+        lr_scheduler_kwargs={"lr_end": 5e-8, "power": 1},
+        warmup_ratio=0.075,
+    ),
+    "sft_influence": TrainSettings(
+        learning_rate=1.5e-5,
+        epochs=2,
+        batch_size=8,
+        grad_accum=1,
+        lr_scheduler="polynomial",
+        lr_scheduler_kwargs={"lr_end": 5e-8, "power": 11},
+        warmup_ratio=0.075,
+    ),
+}
+
+
 STAGES = tuple(UPSTREAM_SETTINGS)
-_ELICIT = ElicitSettings()
-_ENGINE = EvalSettings()
 
 
 class _Section(BaseModel):
@@ -55,7 +185,7 @@ class EvaluationSettings(_Section):
     backend: Literal["hf", "vllm"] = Field(
         "hf", description="hf = transformers (CPU/GPU); vllm = vLLM (GPU image only).")
     mode: Literal["logprob", "generate"] = Field(
-        _ENGINE.mode, description="logprob = score answer continuations; generate = free text "
+        "logprob", description="logprob = score answer continuations; generate = free text "
         "matched to options.")
     scoring: Literal["auto", "plain", "texts", "letters"] = Field(
         "auto", description="plain = each option text after the scenario and a plain cue, "
@@ -67,20 +197,20 @@ class EvaluationSettings(_Section):
         True, description="Score the shipped MoralChoice low-ambiguity calibration items with "
         "every option-text evaluation and report the share where P(moral action) > 0.5.")
     permutations: Literal["all", "cyclic", "identity"] = Field(
-        _ENGINE.permutations, description="Option orders asked per item: cyclic rotations "
+        "cyclic", description="Option orders asked per item: cyclic rotations "
         "(every option at every position once), all (2 or 24), or the original order only.")
     prompt_format: Literal["chat", "alpaca"] = Field(
-        _ENGINE.prompt_format, description="chat = the model's chat template; alpaca = the "
+        "chat", description="chat = the model's chat template; alpaca = the "
         "alpaca instruction template.")
     aggregation: Literal["progressgym-2024", "mean"] = Field(
-        _ENGINE.aggregation, description="progressgym-2024 = group sums / (N+1) as upstream; "
+        "progressgym-2024", description="progressgym-2024 = group sums / (N+1) as upstream; "
         "mean = plain means.")
-    bootstrap: int = Field(_ENGINE.bootstrap, ge=0, description="Bootstrap resamples of "
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples of "
                            "items for the 95% intervals.")
-    seed: int = Field(_ENGINE.seed, description="Seed of bootstrap and sampling.")
+    seed: int = Field(0, description="Seed of bootstrap and sampling.")
     batch_size: int = Field(16, ge=1, description="Prompts per forward pass.")
-    question_types: tuple[QuestionType, ...] | None = Field(  # type: ignore[assignment]
-        _ENGINE.question_types, min_length=1, description="Question types asked per item "
+    question_types: tuple[QuestionType, ...] | None = Field(
+        None, min_length=1, description="Question types asked per item "
         "(null = every upstream type: ab, compare, repeat for two options; 4c_fav, "
         "repeat2_fav for four). Each item shape must keep at least one; fewer types = fewer "
         "prompts, less averaging over templates.")
@@ -158,15 +288,16 @@ class ElicitationSettings(_Section):
     """How human proxies state preferences (always credited by content)."""
 
     mode: Literal["texts", "logprob", "generate"] = Field(
-        _ELICIT.mode, description="generate = free-text answer to the Response 1/2 query "
+        "texts", description="generate = free-text answer to the Response 1/2 query "
         "(upstream); logprob = likelihood of 'Response 1' vs 'Response 2'; texts = likelihood "
         "of each response as the answer (small models).")
-    prompt_format: Literal["chat", "alpaca"] = Field(_ELICIT.prompt_format,
+    prompt_format: Literal["chat", "alpaca"] = Field("chat",
                                                      description="Prompt template.")
-    seed: int = Field(_ELICIT.seed, description="Seed of the random display order (upstream 42).")
-    max_new_tokens: int = Field(_ELICIT.max_new_tokens, ge=1,
+    seed: int = Field(ELICITATION_SEED,
+                      description="Seed of the random display order (upstream 42).")
+    max_new_tokens: int = Field(16, ge=1,
                                 description="Answer length in generate mode.")
-    temperature: float = Field(_ELICIT.temperature, ge=0, description="Sampling temperature in "
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature in "
                                "generate mode (0 = greedy).")
 
 

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from progalign.settings import ELICITATION_SEED
+
 INSTRUCTION = (
     "Given Query Q, identify your preferred response between Response 1 and Response 2. You must "
     "ONLY answer 'Response 1' or 'Response 2' verbatim, and no other comment is allowed."
 )
 REMINDER = ("You must ONLY answer 'Response 1' or 'Response 2' verbatim, and no other comment is "
             "allowed.")
-SEED = 42
+SEED = ELICITATION_SEED  # upstream's seed of the display order (progalign.settings)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from progalign.evaluation.prompts import question_types
 from progalign.evaluation.templates import Templates
 from progalign.questionnaire.items import Item
+from progalign.settings import ALL_TYPES, MAX_ITEMS, POOL_SEED
 
 #: Question types of the upstream pool, in upstream order.
-ALL_TYPES: tuple[str, ...] = ("ab", "compare", "repeat", "4c_fav", "repeat2_fav")
-MAX_ITEMS = 2500
-POOL_SEED = 42
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from progalign.backends.base import Backend, LLRequest, PromptFormat
-from progalign.benchmark.elicitation import INSTRUCTION, SEED, build_queries, parse_choice
+from progalign.benchmark.elicitation import INSTRUCTION, build_queries, parse_choice
 from progalign.benchmark.pool import PoolItem
 from progalign.errors import InputError
 from progalign.io import read_jsonl, write_jsonl
+from progalign.settings import ElicitationSettings
 
 ElicitMode = Literal["texts", "logprob", "generate"]
 
@@ -47,15 +48,19 @@ class Preference:
         return self.options[self.chosen], self.options[1 - self.chosen]
 
 
+_DEFAULTS = ElicitationSettings()
+
+
 @dataclass(frozen=True)
 class ElicitSettings:
-    """How preferences are elicited (recorded with them)."""
+    """How preferences are elicited (recorded with them; defaults: the config's
+    ``benchmark.elicitation``, ``progalign.settings.ElicitationSettings``)."""
 
-    mode: ElicitMode = "texts"
-    prompt_format: PromptFormat = "chat"
-    seed: int = SEED
-    max_new_tokens: int = 16
-    temperature: float = 0.0
+    mode: ElicitMode = _DEFAULTS.mode
+    prompt_format: PromptFormat = _DEFAULTS.prompt_format
+    seed: int = _DEFAULTS.seed
+    max_new_tokens: int = _DEFAULTS.max_new_tokens
+    temperature: float = _DEFAULTS.temperature
 
 
 def elicit(backend: Backend, pool: Sequence[PoolItem], settings: ElicitSettings

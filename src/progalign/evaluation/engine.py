@@ -25,6 +25,7 @@ from progalign.evaluation.prompts import (
 from progalign.evaluation.templates import Templates
 from progalign.evaluation.vector import DIMENSIONS, Aggregation, value_vector
 from progalign.questionnaire.items import Item
+from progalign.settings import EvaluationSettings
 
 Mode = Literal["logprob", "generate"]
 #: How an option's log-likelihood is normalised before the softmax over options: per token, per
@@ -33,21 +34,24 @@ Mode = Literal["logprob", "generate"]
 Normalise = Literal["tokens", "bytes", "none"]
 
 
+_DEFAULTS = EvaluationSettings()  # the config's evaluation defaults (progalign.settings)
+
+
 @dataclass(frozen=True)
 class EvalSettings:
     """How a model is asked and how its answers are credited (all recorded in the result)."""
 
-    mode: Mode = "logprob"
+    mode: Mode = _DEFAULTS.mode
     scoring: Scoring = "texts"
     normalise: Normalise = "tokens"
-    permutations: PermutationScheme = "cyclic"
-    prompt_format: PromptFormat = "chat"
-    aggregation: Aggregation = "progressgym-2024"
-    bootstrap: int = 1000
-    seed: int = 0
+    permutations: PermutationScheme = _DEFAULTS.permutations
+    prompt_format: PromptFormat = _DEFAULTS.prompt_format
+    aggregation: Aggregation = _DEFAULTS.aggregation
+    bootstrap: int = _DEFAULTS.bootstrap
+    seed: int = _DEFAULTS.seed
     max_new_tokens: int = 48
     temperature: float = 0.0
-    question_types: tuple[str, ...] | None = None  # None: every upstream type
+    question_types: tuple[str, ...] | None = _DEFAULTS.question_types  # None: every type
 
 
 @dataclass

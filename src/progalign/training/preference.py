@@ -51,17 +51,12 @@ checkpoint; these trainers train on everything and keep the last weights.
 
 from __future__ import annotations
 
+from progalign.settings import UPSTREAM_SETTINGS, TrainSettings
 from progalign.training.dpo import train_dpo
 from progalign.training.reward import train_reward_model
 from progalign.training.rloo import train_rloo
 from progalign.training.sft import train_sft_pairs
-from progalign.training.stage import (
-    TRAINING_FILE,
-    UPSTREAM_SETTINGS,
-    PreferencePair,
-    TrainSettings,
-    replicate,
-)
+from progalign.training.stage import TRAINING_FILE, PreferencePair, replicate
 
 __all__ = [
     "TRAINING_FILE",

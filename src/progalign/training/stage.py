@@ -9,8 +9,9 @@ and moved into place only when complete, so a failed or killed job leaves no out
 patch it makes (the memo's forward, RLOO's prefilled ``generate``, TRL's LM-head flag) is a
 context manager, undone on every path out of the phase or stage.
 
-Also here: the types and helpers the TRL stages share (:class:`TrainSettings`,
-:class:`PreferencePair`, :data:`UPSTREAM_SETTINGS`, :func:`run_trl_stage`), so that
+Also here: the types and helpers the TRL stages share (:class:`PreferencePair`,
+:func:`run_trl_stage`; :class:`TrainSettings` and :data:`UPSTREAM_SETTINGS` are defined with
+every other setting in :mod:`progalign.settings`), so that
 ``dpo``, ``reward``, ``rloo`` and ``sft`` import this module and
 :mod:`progalign.training.preference` imports them, never the other way round.
 """
@@ -31,6 +32,7 @@ from typing import Any
 
 from progalign.errors import ProgalignError, SettingError
 from progalign.io import atomic_dir, write_json
+from progalign.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,129 +58,6 @@ class PreferencePair:
     weight: int = 1
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyper-parameters of one training stage (one class for every stage).
-
-    Attributes:
-        learning_rate: Peak learning rate (AdamW).
-        epochs: Passes over the (replicated) data; fractions allowed.
-        batch_size: Samples per device per step (pairs for DPO/reward; completions for RLOO).
-        grad_accum: Steps accumulated per optimiser update.
-        lr_scheduler: A transformers scheduler name (``constant``, ``polynomial``, ...).
-        lr_scheduler_kwargs: Extra scheduler arguments, e.g. ``{"lr_end": 5e-8, "power": 11}``.
-        warmup_ratio: Fraction of the steps with linear warm-up, in [0, 1).
-        max_length: Token limit of a rendered conversation (DPO and SFT truncate, the reward
-            trainer drops longer pairs; unused by RLOO, whose completions stop at
-            ``max_new_tokens``).
-        top_k_layers: Train only the top k decoder layers and the final norm (the reward
-            model's score head too); None trains all parameters.
-        seed: Seed of initialisation, data order and sampling.
-        beta: DPO β; for RLOO the (fixed) KL coefficient to the reference policy.
-        sft_weight: DPO only: weight of the NLL-on-chosen term (upstream ``dpo_ftx`` = 0.04).
-        max_new_tokens: RLOO completion length.
-        num_generations: RLOO group size (completions per prompt, at least 2).
-        temperature: RLOO sampling temperature.
-        top_p: RLOO nucleus sampling (upstream PPO: 0.9).
-    """
-
-    learning_rate: float
-    epochs: float
-    batch_size: int = 2
-    grad_accum: int = 1
-    lr_scheduler: str = "constant"
-    lr_scheduler_kwargs: dict[str, Any] | None = None
-    warmup_ratio: float = 0.0
-    max_length: int = 1024
-    top_k_layers: int | None = None
-    seed: int = 0
-    beta: float = 0.1
-    sft_weight: float = 0.0
-    max_new_tokens: int = 32
-    num_generations: int = 2
-    temperature: float = 1.0
-    top_p: float = 1.0
-
-    def __post_init__(self) -> None:
-        checks = {
-            "learning_rate": self.learning_rate > 0,
-            "epochs": self.epochs > 0,
-            "batch_size": self.batch_size >= 1,
-            "grad_accum": self.grad_accum >= 1,
-            "warmup_ratio": 0 <= self.warmup_ratio < 1,
-            "max_length": self.max_length >= 1,
-            "top_k_layers": self.top_k_layers is None or self.top_k_layers >= 1,
-            "beta": self.beta >= 0,
-            "sft_weight": self.sft_weight >= 0,
-            "max_new_tokens": self.max_new_tokens >= 1,
-            "num_generations": self.num_generations >= 2,
-            "temperature": self.temperature > 0,
-            "top_p": 0 < self.top_p <= 1,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                value = getattr(self, name)
-                raise SettingError(f"training setting {name}={value!r} is out of range")
-
-
-#: Upstream hyper-parameters per stage (defaults of upstream ``Model.finetune``;
-#: docs/semantics.md#training-settings).
-#: "rloo" maps upstream's PPO stage onto RLOO: beta is the initial coefficient of PPO's adaptive
-#: KL controller (TRL 0.8 default 0.2, target KL 6), fixed here; the polynomial schedule uses the
-#: transformers defaults (lr_end 1e-7, power 1) as upstream passed none; RLOO needs a group of
-#: at least two completions per prompt, so one batch of 2 holds one prompt.
-UPSTREAM_SETTINGS: dict[str, TrainSettings] = {
-    "dpo": TrainSettings(
-        learning_rate=3e-7,
-        epochs=2,
-        batch_size=2,
-        grad_accum=2,
-        lr_scheduler="constant",
-        warmup_ratio=0.0,
-        beta=0.1,
-        sft_weight=0.04,
-    ),
-    "reward": TrainSettings(
-        learning_rate=4e-7,
-        epochs=7.2,
-        batch_size=8,
-        grad_accum=1,
-        lr_scheduler="polynomial",
-        lr_scheduler_kwargs={"lr_end": 1e-8, "power": 3},
-        warmup_ratio=0.075,
-    ),
-    "rloo": TrainSettings(
-        learning_rate=1e-6,
-        epochs=0.4,
-        batch_size=2,
-        grad_accum=1,
-        lr_scheduler="polynomial",
-        warmup_ratio=0.075,
-        beta=0.2,
-        max_new_tokens=1024,
-        num_generations=2,
-        temperature=1.0,
-        top_p=0.9,
-    ),
-    "sft_history": TrainSettings(
-        learning_rate=1.5e-5,
-        epochs=1,
-        batch_size=8,
-        grad_accum=1,
-        lr_scheduler="polynomial",
-        lr_scheduler_kwargs={"lr_end": 5e-8, "power": 1},
-        warmup_ratio=0.075,
-    ),
-    "sft_influence": TrainSettings(
-        learning_rate=1.5e-5,
-        epochs=2,
-        batch_size=8,
-        grad_accum=1,
-        lr_scheduler="polynomial",
-        lr_scheduler_kwargs={"lr_end": 5e-8, "power": 11},
-        warmup_ratio=0.075,
-    ),
-}
 
 
 # --------------------------------------------------------------------------------------------
