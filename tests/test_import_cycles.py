@@ -14,14 +14,7 @@ import grimp
 
 #: Cycles that are known and owned elsewhere (issue 13); each is allowed only as it stands (a
 #: found cycle must lie inside one of these sets). Remove an entry once its cycle is gone.
-KNOWN_CYCLES: dict[str, frozenset[str]] = {
-    # backends.base.load_backend imports hf/vllm inside the function, and both import base:
-    # move the factory out of base (e.g. into progalign/backends/__init__.py or a factory module)
-    "backends factory": frozenset({
-        "progalign.backends.base", "progalign.backends.hf", "progalign.backends.lowercache",
-        "progalign.backends.tokens", "progalign.backends.vllm",
-    }),
-}
+KNOWN_CYCLES: dict[str, frozenset[str]] = {}
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:

@@ -85,20 +85,3 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """Provenance of the backend: model id/path, weights hash, dtype, device, settings."""
-
-
-def load_backend(name: str, model: str, **options: Any) -> Backend:
-    """Instantiate a backend by name (``hf`` or ``vllm``).
-
-    Raises:
-        ValueError: unknown backend name.
-    """
-    if name == "hf":
-        from progalign.backends.hf import HFBackend
-
-        return HFBackend(model, **options)
-    if name == "vllm":
-        from progalign.backends.vllm import VLLMBackend
-
-        return VLLMBackend(model, **options)
-    raise ValueError(f"unknown backend {name!r} (hf, vllm)")

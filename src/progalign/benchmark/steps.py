@@ -5,7 +5,6 @@ killed run resumes where it stopped."""
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from progalign.benchmark.spec import BenchmarkSpec
 from progalign.errors import ProgalignError
 from progalign.evaluation.api import evaluate_model, open_backend
 from progalign.evaluation.templates import load_templates
-from progalign.io import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
+from progalign.io import atomic_dir, read_json, read_jsonl, scratch_dir, write_json, write_jsonl
 from progalign.provenance import provenance
 from progalign.questionnaire.store import load_questionnaire
 
@@ -117,9 +116,8 @@ def examinee_step(spec: BenchmarkSpec, examinee: Examinee, seed: int, step: int,
     prefs = load_preferences(feedback)
     century = spec.centuries[step] if step < len(spec.centuries) else f"step{step}"
     started = time.perf_counter()
-    with atomic_dir(out) as tmp, tempfile.TemporaryDirectory(
-            prefix=".scratch-", dir=tmp.parent) as scratch:
-        ctx = StepContext(spec.model(spec.centuries[0]), Path(scratch), seed, spec.training)
+    with atomic_dir(out) as tmp, scratch_dir(out) as scratch:
+        ctx = StepContext(spec.model(spec.centuries[0]), scratch, seed, spec.training)
         new_state = examinee.update(state, model, Feedback(step, century, prefs), tmp / "model",
                                     ctx)
         if not (tmp / "model" / "config.json").exists():
@@ -147,11 +145,10 @@ def humans_step(spec: BenchmarkSpec, judge: Challenge, seed: int, step: int, hum
         return out
     started = time.perf_counter()
     history = read_answers(history_answers)
-    with atomic_dir(out) as tmp, tempfile.TemporaryDirectory(
-            prefix=".scratch-", dir=tmp.parent) as scratch:
+    with atomic_dir(out) as tmp, scratch_dir(out) as scratch:
         influence = answers(spec, examinee_model, tmp / "examinee_preferences.jsonl",
                             tmp / "examinee_answers.jsonl")
-        ctx = StepContext(spec.model(spec.centuries[0]), Path(scratch), seed, spec.training)
+        ctx = StepContext(spec.model(spec.centuries[0]), scratch, seed, spec.training)
         metrics = judge.update_humans(human, history, influence, tmp / "model", ctx)
         write_json(tmp / "humans.json", {
             "step": step, "seed": seed, "challenge": judge.describe(),

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from progalign.backends.base import Backend, load_backend
+from progalign.backends.base import Backend
+from progalign.backends.factory import load_backend
 from progalign.errors import SettingError
 from progalign.evaluation.calibration import calibration_share
 from progalign.evaluation.engine import EvalSettings, Mode, Normalise, evaluate
