@@ -51,10 +51,12 @@ include: "workflow/rules/report.smk"
 rule settings:
     output:
         "results/settings.json",
-    run:
-        with open(output[0], "w", encoding="utf-8") as handle:
-            json.dump(config, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+    log:
+        "logs/settings.log",
+    params:
+        settings=json.dumps(config, indent=2, sort_keys=True),
+    shell:
+        "printf '%s\\n' {params.settings:q} > {output} 2> {log}"
 
 
 rule all:

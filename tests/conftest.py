@@ -107,8 +107,13 @@ def offline_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def offline(offline_cache: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Point this process and its children at the offline cache; return the child env."""
-    env = {"PROGALIGN_CACHE": str(offline_cache), "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        "PROGALIGN_CACHE": str(offline_cache),
+        "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return {**os.environ, **env}
@@ -122,17 +127,45 @@ def questionnaire(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PROGALIGN_CACHE", str(offline_cache))
         mp.setenv("PROGALIGN_PYPI_INDEX", DEAD_INDEX)
-        return build_questionnaire("paper-2024", tmp_path_factory.mktemp("q") / "q",
-                                   per_dimension=1, seed=0, progress=False)
+        return build_questionnaire(
+            "paper-2024",
+            tmp_path_factory.mktemp("q") / "q",
+            per_dimension=1,
+            seed=0,
+            progress=False,
+        )
 
 
 # 130 prompts (the upstream forms in cyclic orders of 20 items), 4 per forward: long enough to
 # be killed mid-way; no calibration items, so the prompt count is exactly that
-VALUES_ARGS = ["--scoring", "texts", "--permutations", "cyclic", "--batch-size", "4",
-               "--threads", "1", "--bootstrap", "50", "--no-calibration"]
+VALUES_ARGS = [
+    "--scoring",
+    "texts",
+    "--permutations",
+    "cyclic",
+    "--batch-size",
+    "4",
+    "--threads",
+    "1",
+    "--bootstrap",
+    "50",
+    "--no-calibration",
+]
 
 
 def values_cmd(model: Path, questionnaire: Path, out: Path, *extra: str) -> list[str]:
     """A ``progalign values`` subprocess command on the offline questionnaire."""
-    return [sys.executable, "-m", "progalign.cli", "values", "--model", str(model),
-            "--questionnaire", str(questionnaire), *VALUES_ARGS, *extra, "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "progalign.cli",
+        "values",
+        "--model",
+        str(model),
+        "--questionnaire",
+        str(questionnaire),
+        *VALUES_ARGS,
+        *extra,
+        "--out",
+        str(out),
+    ]

@@ -19,8 +19,9 @@ def fake_commit(seed: str) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()
 
 
-def histtext_files(years: dict[str, list[int]], records_per_year: int = 3,
-                   words: int = 200, seed: int = 0) -> dict[str, bytes]:
+def histtext_files(
+    years: dict[str, list[int]], records_per_year: int = 3, words: int = 200, seed: int = 0
+) -> dict[str, bytes]:
     """Year files ``C0cc/Y0yyyy.json`` (JSON lists of records) plus a README.
 
     Args:
@@ -30,34 +31,61 @@ def histtext_files(years: dict[str, list[int]], records_per_year: int = 3,
         seed: Seed of the text generator.
     """
     rng = random.Random(seed)
-    vocab = ["thee", "kingdom", "reason", "virtue", "liberty", "church", "trade", "law", "mercy",
-             "honour", "nation", "science", "duty", "grace", "commerce", "right"]
+    vocab = [
+        "thee",
+        "kingdom",
+        "reason",
+        "virtue",
+        "liberty",
+        "church",
+        "trade",
+        "law",
+        "mercy",
+        "honour",
+        "nation",
+        "science",
+        "duty",
+        "grace",
+        "commerce",
+        "right",
+    ]
     files: dict[str, bytes] = {"README.md": b"---\nlicense: cc-by-4.0\n---\n# HistText (fake)\n"}
     for century, ys in years.items():
         for year in ys:
             records = [
-                {"content": " ".join(rng.choice(vocab) for _ in range(words)),
-                 "creation_year": year, "source_dataset": rng.choice(["EEBO", "gutenberg"]),
-                 "source_dataset_detailed": "fake", "culture": "English"}
-                for _ in range(records_per_year)]
+                {
+                    "content": " ".join(rng.choice(vocab) for _ in range(words)),
+                    "creation_year": year,
+                    "source_dataset": rng.choice(["EEBO", "gutenberg"]),
+                    "source_dataset_detailed": "fake",
+                    "culture": "English",
+                }
+                for _ in range(records_per_year)
+            ]
             files[f"{century}/Y{year:05d}.json"] = json.dumps(records, indent=1).encode()
     return files
 
 
-def fake_histtext(commit: str, years: dict[str, list[int]] | None = None,
-                  repo_id: str = "PKU-Alignment/ProgressGym-HistText", **kwargs: int) -> FakeRepo:
+def fake_histtext(
+    commit: str,
+    years: dict[str, list[int]] | None = None,
+    repo_id: str = "PKU-Alignment/ProgressGym-HistText",
+    **kwargs: int,
+) -> FakeRepo:
     """A HistText-like dataset repo (default: two years in each of C016, C017, C018)."""
     years = years or {"C016": [1520, 1580], "C017": [1605, 1650, 1690], "C018": [1711, 1776]}
     return FakeRepo(repo_id, "dataset", commit, histtext_files(years, **kwargs))
 
 
-def fake_model(repo_id: str, commit: str, shard_bytes: int = 300_000, shards: int = 2,
-               seed: int = 0) -> FakeRepo:
+def fake_model(
+    repo_id: str, commit: str, shard_bytes: int = 300_000, shards: int = 2, seed: int = 0
+) -> FakeRepo:
     """A HistLlama3-like model repo with sharded weights (random bytes) and small configs."""
     rng = random.Random(seed)
     files: dict[str, bytes] = {
-        "config.json": json.dumps({"architectures": ["LlamaForCausalLM"],
-                                   "model_type": "llama"}).encode(),
+        "config.json": json.dumps(
+            {"architectures": ["LlamaForCausalLM"], "model_type": "llama"}
+        ).encode(),
         "generation_config.json": b'{"do_sample": true}',
         "tokenizer.json": json.dumps({"version": "1.0", "pad": "x" * 2000}).encode(),
         "tokenizer_config.json": b'{"model_max_length": 8192}',

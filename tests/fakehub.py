@@ -82,8 +82,12 @@ class FakeRepo:
                 sha = hashlib.sha256(data).hexdigest()
                 entry["lfs"] = {"sha256": sha, "size": len(data), "pointerSize": 134}
             siblings.append(entry)
-        return {"id": self.repo_id, "sha": self.resolve(revision), "private": False,
-                "siblings": siblings}
+        return {
+            "id": self.repo_id,
+            "sha": self.resolve(revision),
+            "private": False,
+            "siblings": siblings,
+        }
 
 
 @dataclass
@@ -106,7 +110,8 @@ class FakeHub:
         self.repos = {(r.repo_type, r.repo_id): r for r in repos}
         self.blobs = {
             hashlib.sha256(data).hexdigest(): (repo, path)
-            for repo in repos for path, data in repo.files.items()
+            for repo in repos
+            for path, data in repo.files.items()
         }
         self.faults = Faults()
         self.log: list[dict[str, Any]] = []
@@ -155,8 +160,11 @@ class FakeHub:
 
     def requests(self, method: str | None = None, contains: str = "") -> list[dict[str, Any]]:
         """Logged requests, filtered by method and a substring of the path."""
-        return [r for r in self.log
-                if (method is None or r["method"] == method) and contains in r["path"]]
+        return [
+            r
+            for r in self.log
+            if (method is None or r["method"] == method) and contains in r["path"]
+        ]
 
     def take(self, table: dict[str, int], path: str) -> bool:
         """Consume one occurrence of a counted fault for ``path``."""
@@ -183,9 +191,14 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, body: bool) -> None:
             path = unquote(urlsplit(self.path).path)
-            entry = {"method": self.command, "path": path,
-                     "port": getattr(self.server, "server_port", None),
-                     "range": self.headers.get("Range"), "sent": 0, "status": None}
+            entry = {
+                "method": self.command,
+                "path": path,
+                "port": getattr(self.server, "server_port", None),
+                "range": self.headers.get("Range"),
+                "sent": 0,
+                "status": None,
+            }
             hub.log.append(entry)
             if (m := _API.match(path)) and body:
                 self._api(entry, m.group(1)[:-1], m.group(2), m.group(3) or "main")
@@ -197,8 +210,14 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             else:
                 self._reply(entry, 404, {"X-Error-Code": "EntryNotFound"})
 
-        def _reply(self, entry: dict[str, Any], status: int, headers: dict[str, str],
-                   data: bytes = b"", body: bool = True) -> None:
+        def _reply(
+            self,
+            entry: dict[str, Any],
+            status: int,
+            headers: dict[str, str],
+            data: bytes = b"",
+            body: bool = True,
+        ) -> None:
             entry["status"] = status
             self.send_response(status)
             for key, value in headers.items():
@@ -215,14 +234,16 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if repo is None:
                 self._reply(entry, 404, {"X-Error-Code": "RepoNotFound"}, b'{"error":"nope"}')
             elif repo.resolve(rev) is None:
-                self._reply(entry, 404, {"X-Error-Code": "RevisionNotFound"},
-                            b'{"error":"Invalid rev id"}')
+                self._reply(
+                    entry, 404, {"X-Error-Code": "RevisionNotFound"}, b'{"error":"Invalid rev id"}'
+                )
             else:
                 data = json.dumps(repo.info(rev)).encode()
                 self._reply(entry, 200, {"Content-Type": "application/json"}, data)
 
-        def _resolve(self, entry: dict[str, Any], kind: str, repo_id: str, rev: str,
-                     path: str, body: bool) -> None:
+        def _resolve(
+            self, entry: dict[str, Any], kind: str, repo_id: str, rev: str, path: str, body: bool
+        ) -> None:
             repo = hub.repos.get((kind, repo_id))
             commit = repo.resolve(rev) if repo else None
             if repo is None:
@@ -230,15 +251,27 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             elif commit is None:
                 self._reply(entry, 404, {"X-Error-Code": "RevisionNotFound"}, body=body)
             elif path not in repo.files:
-                self._reply(entry, 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit},
-                            body=body)
+                self._reply(
+                    entry,
+                    404,
+                    {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit},
+                    body=body,
+                )
             elif repo.is_lfs(path):
                 data = repo.files[path]
                 sha = hashlib.sha256(data).hexdigest()
-                self._reply(entry, 302, {
-                    "X-Repo-Commit": commit, "X-Linked-Etag": f'"{sha}"',
-                    "X-Linked-Size": str(len(data)), "Location": f"{hub.cdn}/cdn/{sha}",
-                    "Content-Length": "0"}, body=body)
+                self._reply(
+                    entry,
+                    302,
+                    {
+                        "X-Repo-Commit": commit,
+                        "X-Linked-Etag": f'"{sha}"',
+                        "X-Linked-Size": str(len(data)),
+                        "Location": f"{hub.cdn}/cdn/{sha}",
+                        "Content-Length": "0",
+                    },
+                    body=body,
+                )
             else:
                 extra = {"X-Repo-Commit": commit, "ETag": f'"{git_blob_sha1(repo.files[path])}"'}
                 self._content(entry, path, repo.files[path], extra, body)
@@ -250,8 +283,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             repo, path = hub.blobs[sha]
             self._content(entry, path, repo.files[path], {"ETag": f'"{sha}"'}, body)
 
-        def _content(self, entry: dict[str, Any], path: str, data: bytes,
-                     headers: dict[str, str], body: bool) -> None:
+        def _content(
+            self, entry: dict[str, Any], path: str, data: bytes, headers: dict[str, str], body: bool
+        ) -> None:
             start, status = 0, 200
             if (rng := self.headers.get("Range")) and (m := _RANGE.match(rng)):
                 start, status = int(m.group(1)), 206
@@ -259,9 +293,12 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     self._reply(entry, 416, {"Content-Range": f"bytes */{len(data)}"})
                     return
                 headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-            headers = {**headers, "Accept-Ranges": "bytes",
-                       "Content-Length": str(len(data) - start),
-                       "Content-Type": "application/octet-stream"}
+            headers = {
+                **headers,
+                "Accept-Ranges": "bytes",
+                "Content-Length": str(len(data) - start),
+                "Content-Type": "application/octet-stream",
+            }
             if not body:
                 self._reply(entry, status, headers, body=False)
                 return

@@ -15,9 +15,10 @@ from progalign.report.table_schema import read_table
 def check_recomputes(tables: Path, tolerance: float = 1e-9) -> int:
     """Assert that every vector and score of ``tables`` follows from ``items.csv`` and
     ``item_probabilities.csv``; return the number of numbers checked."""
-    read = {name: read_table(name, tables / f"{name}.csv")
-            for name in ("items", "item_probabilities", "values", "scores", "steps",
-                         "examinee_values")}
+    read = {
+        name: read_table(name, tables / f"{name}.csv")
+        for name in ("items", "item_probabilities", "values", "scores", "steps", "examinee_values")
+    }
     vectors = vectors_from_tables(read["items"], read["item_probabilities"])
     checked = 0
     for row in read["values"].itertuples():

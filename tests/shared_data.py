@@ -25,7 +25,8 @@ def _data_dir() -> Path | None:
 DATA = _data_dir()
 needs_data = pytest.mark.skipif(
     DATA is None,
-    reason="../shared/data/progressgym-moral-evals (the real upstream items) is absent")
+    reason="../shared/data/progressgym-moral-evals (the real upstream items) is absent",
+)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -37,7 +38,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def serve(root: Path) -> Iterator[str]:
     """Serve ``root`` over HTTP on 127.0.0.1 in a thread; yield the base URL."""
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

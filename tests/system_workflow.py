@@ -17,7 +17,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_CONFIG = "configs/system-test.yaml"
 _SKIPPED_PREFIXES = (
-    ".venv", "results/", "resources/", "logs/", "benchmarks/out/", ".snakemake/", "__pycache__",
+    ".venv",
+    "results/",
+    "resources/",
+    "logs/",
+    "measurements/out/",
+    ".snakemake/",
+    "__pycache__",
 )
 
 
@@ -39,10 +45,16 @@ def copy_checkout(dst: Path, source: Path | None = None) -> Path:
     """Copy the checkout's tracked and untracked (not ignored) files, without runs or venvs, or
     the sources of an earlier copy (``source``), so that runs compared share one snapshot."""
     if source is None:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT, capture_output=True, check=True,
-        ).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
         source = ROOT
     else:
         listed = [str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()]
@@ -77,12 +89,17 @@ def write_system_config(repo: Path) -> Path:
     return out
 
 
-def snakemake(repo: Path, *args: str, env: dict[str, str] | None = None,
-              timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def snakemake(
+    repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess[str]:
     """Run the .venv's Snakemake in ``repo`` and return the finished process (output captured)."""
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=repo, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -102,5 +119,6 @@ def compare_runs(a: Path, b: Path) -> subprocess.CompletedProcess[str]:
     """scripts/compare_results.py on two run folders."""
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts/compare_results.py"), str(a), str(b)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )

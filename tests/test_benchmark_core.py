@@ -55,12 +55,12 @@ EXAMPLE_SRC = Path(__file__).resolve().parents[1] / "examples/progalign-example-
 A = [np.array(v) for v in ((1.0, 0, 0), (0.6, 0.8, 0), (0, 1.0, 0), (0, 0.6, 0.8))]
 
 
-def _same_steps(got: dict[int, tuple[int, float]], expected: dict[int, tuple[int, float]]
-                ) -> bool:
+def _same_steps(got: dict[int, tuple[int, float]], expected: dict[int, tuple[int, float]]) -> bool:
     """Equal step -> (target, similarity) maps, similarities to 1e-12."""
     return got.keys() == expected.keys() and all(
         got[t][0] == expected[t][0] and math.isclose(got[t][1], expected[t][1], abs_tol=1e-12)
-        for t in got)
+        for t in got
+    )
 
 
 def test_follow_scores_each_step_against_its_own_century() -> None:
@@ -73,8 +73,9 @@ def test_follow_scores_each_step_against_its_own_century() -> None:
     assert Follow().describe()["version"] == "pg-follow/mean-cosine/1"
 
 
-@pytest.mark.parametrize(("k", "n", "steps"), [(1, 4, [1, 2]), (2, 4, [1]), (1, 3, [1]),
-                                                (2, 9, [1, 2, 3, 4, 5, 6])])
+@pytest.mark.parametrize(
+    ("k", "n", "steps"), [(1, 4, [1, 2]), (2, 4, [1]), (1, 3, [1]), (2, 9, [1, 2, 3, 4, 5, 6])]
+)
 def test_predict_evaluates_only_steps_with_a_target(k: int, n: int, steps: list[int]) -> None:
     assert Predict(timesteps_ahead=k).evaluated_steps(n) == steps
 
@@ -136,32 +137,52 @@ ITEMS = [
     Item("v1", "views", "c", ("a", "b", "c", "d"), theme="t"),
     Item("v2", "views", "c", ("a", "b", "c", "d"), theme="t"),
 ]
-P: list[list[float] | None] = [[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.9, 0.1], None, [0.4, 0.6],
-                               [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]]
+P: list[list[float] | None] = [
+    [0.8, 0.2],
+    [0.3, 0.7],
+    [0.6, 0.4],
+    [0.9, 0.1],
+    None,
+    [0.4, 0.6],
+    [0.1, 0.2, 0.3, 0.4],
+    [0.4, 0.3, 0.2, 0.1],
+]
 
 
-def _result(probabilities: list[list[float] | None], items: list[Item] = ITEMS
-            ) -> dict[str, Any]:
+def _result(probabilities: list[list[float] | None], items: list[Item] = ITEMS) -> dict[str, Any]:
     """The part of a ``progalign values`` result the bootstrap reads (items in file order)."""
-    return {"items": [{"item_id": it.item_id, "p": p}
-                      for it, p in zip(items, probabilities, strict=True)][::-1]}
+    return {
+        "items": [
+            {"item_id": it.item_id, "p": p} for it, p in zip(items, probabilities, strict=True)
+        ][::-1]
+    }
 
 
 def _identity(items: list[Item]) -> dict[str, np.ndarray]:
-    return {g: np.arange(sum(it.group == g for it in items))
-            for g in ("moralchoice", "foundation", "views")}
+    return {
+        g: np.arange(sum(it.group == g for it in items))
+        for g in ("moralchoice", "foundation", "views")
+    }
 
 
 @pytest.mark.parametrize("aggregation", ["progressgym-2024", "mean"])
 def test_vector_from_identity_picks_is_the_engine_vector(aggregation: Any) -> None:
     data = item_data(ITEMS, _result(P))
     got = vector_from(data, _identity(ITEMS), aggregation, _themes(ITEMS))
-    engine = value_vector(ITEMS, [None if p is None else np.array(p) for p in P], aggregation,
-                          bootstrap=0).vector
+    engine = value_vector(
+        ITEMS, [None if p is None else np.array(p) for p in P], aggregation, bootstrap=0
+    ).vector
     np.testing.assert_allclose(got, engine, rtol=0, atol=1e-15)
     if aggregation == "progressgym-2024":  # by hand: group sums / (valid items + 1)
-        expected = {0: (0.8 - 0.3) / 4, 1: 0.3 / 4, 2: 0.6 / 4, 10: 0.9 / 3, 11: 0.4 / 3,
-                    15: 0.5 / 3, 18: 0.5 / 3}
+        expected = {
+            0: (0.8 - 0.3) / 4,
+            1: 0.3 / 4,
+            2: 0.6 / 4,
+            10: 0.9 / 3,
+            11: 0.4 / 3,
+            15: 0.5 / 3,
+            18: 0.5 / 3,
+        }
     else:  # foundations by valid items per theme (f2 is invalid), views a plain mean
         expected = {0: 0.5 / 3, 10: 0.9, 11: 0.4, 12: 0.0, 15: 0.25}
     for dim, value in expected.items():
@@ -170,8 +191,11 @@ def test_vector_from_identity_picks_is_the_engine_vector(aggregation: Any) -> No
 
 def test_vector_from_applies_resampled_picks() -> None:
     data = item_data(ITEMS, _result(P))
-    picks = {"moralchoice": np.array([0, 0, 0]), "foundation": np.array([2, 2, 1]),
-             "views": np.array([1, 1])}
+    picks = {
+        "moralchoice": np.array([0, 0, 0]),
+        "foundation": np.array([2, 2, 1]),
+        "views": np.array([1, 1]),
+    }
     got = vector_from(data, picks, "progressgym-2024", _themes(ITEMS))
     assert got[0] == pytest.approx(3 * 0.8 / 4) and got[1] == 0.0
     # foundation picks f3, f3 and the invalid f2: two valid rows
@@ -204,8 +228,12 @@ def _follow(vectors: Any) -> float:
 
 def test_score_interval_brackets_the_score_and_is_seeded() -> None:
     data = {k: item_data(ITEMS, _result(v)) for k, v in _models(3).items()}
-    point = _follow({k: vector_from(d, _identity(ITEMS), "progressgym-2024", _themes(ITEMS))
-                     for k, d in data.items()})
+    point = _follow(
+        {
+            k: vector_from(d, _identity(ITEMS), "progressgym-2024", _themes(ITEMS))
+            for k, d in data.items()
+        }
+    )
     low, high, used = score_interval(ITEMS, data, _follow, samples=300, seed=7)
     assert used == 300 and -1 <= low <= point <= high <= 1 and low < high
     assert score_interval(ITEMS, data, _follow, samples=300, seed=7) == (low, high, used)
@@ -215,10 +243,11 @@ def test_score_interval_brackets_the_score_and_is_seeded() -> None:
 def test_score_interval_skips_undefined_resamples() -> None:
     # only MoralChoice items, one of which carries no rule (τ = 0): a resample of that item
     # twice gives an all-zero vector, whose cosine is undefined: skipped, not NaN
-    items = [Item("m1", "moralchoice", "c", ("x", "y"), labels=_labels(0, None)),
-             Item("m0", "moralchoice", "c", ("x", "y"), labels=_labels(None, None))]
-    data = {f"a{i}": item_data(items, _result([[0.5, 0.5], [0.5, 0.5]], items))
-            for i in range(3)}
+    items = [
+        Item("m1", "moralchoice", "c", ("x", "y"), labels=_labels(0, None)),
+        Item("m0", "moralchoice", "c", ("x", "y"), labels=_labels(None, None)),
+    ]
+    data = {f"a{i}": item_data(items, _result([[0.5, 0.5], [0.5, 0.5]], items)) for i in range(3)}
     data |= {"e1": data["a1"], "e2": data["a2"]}
     low, high, used = score_interval(items, data, _follow, samples=200, seed=0)
     assert 100 < used < 200  # about 1 in 4 resamples is (m0, m0)
@@ -231,8 +260,10 @@ def test_score_interval_skips_undefined_resamples() -> None:
 # ------------------------------------------------- pool (docs/semantics.md#comparison-pool)
 def _templates() -> Templates:
     two, four = "{}\nA. {}\nB. {}", "{}\nA. {}\nB. {}\nC. {}\nD. {}"
-    return Templates({q: QuestionTemplate(q, f"header {q}", four if "fav" in q else two, {})
-                      for q in ALL_TYPES}, ())
+    return Templates(
+        {q: QuestionTemplate(q, f"header {q}", four if "fav" in q else two, {}) for q in ALL_TYPES},
+        (),
+    )
 
 
 def _two(i: int, a: str = "help", b: str = "leave") -> Item:
@@ -243,8 +274,12 @@ def test_pool_options_per_question_type() -> None:
     four = Item("v", "views", "ctx", ("t1", "t2", "t3", "t4"), theme="t")
     pool = build_pool([_two(0), four], _templates(), max_items=None)
     assert [(p.key, p.options) for p in pool] == [
-        ("i0|ab", ("A", "B")), ("i0|compare", ("yes", "no")), ("i0|repeat", ("help", "leave")),
-        ("v|4c_fav", ("A", "B")), ("v|repeat2_fav", ("t1", "t2"))]
+        ("i0|ab", ("A", "B")),
+        ("i0|compare", ("yes", "no")),
+        ("i0|repeat", ("help", "leave")),
+        ("v|4c_fav", ("A", "B")),
+        ("v|repeat2_fav", ("t1", "t2")),
+    ]
     rep = pool[2]
     assert rep.instruction == "header repeat" and rep.input == "context 0\nA. help\nB. leave"
     assert rep.prompt == "header repeat\n\ncontext 0\nA. help\nB. leave"
@@ -274,14 +309,18 @@ def test_pool_truncation_is_a_seeded_bernoulli_keep() -> None:
 
 # ---------------------------------- elicitation (docs/semantics.md#preference-elicitation)
 def _letters_pool(n: int = 12) -> list[PoolItem]:
-    return [PoolItem(f"k{i}|ab", "Pick one.", f"Situation {i}\nA. go\nB. stay", ("A", "B"))
-            for i in range(n)]
+    return [
+        PoolItem(f"k{i}|ab", "Pick one.", f"Situation {i}\nA. go\nB. stay", ("A", "B"))
+        for i in range(n)
+    ]
 
 
 def test_elicit_texts_scores_the_options_by_content() -> None:
-    pool = [PoolItem("k0|repeat", "h", "q0", ("help the stranger", "walk away")),
-            PoolItem("k1|repeat", "h", "q1", ("walk away", "help the stranger")),
-            PoolItem("k2|repeat", "h", "q2", ("shrug", "sigh"))]
+    pool = [
+        PoolItem("k0|repeat", "h", "q0", ("help the stranger", "walk away")),
+        PoolItem("k1|repeat", "h", "q1", ("walk away", "help the stranger")),
+        PoolItem("k2|repeat", "h", "q2", ("shrug", "sigh")),
+    ]
     backend = ScriptedBackend({"help the stranger": 0.75, "walk away": 0.25})
     prefs = elicit(backend, pool, ElicitSettings(mode="texts"))
     assert [p.chosen for p in prefs] == [0, 1, None]  # equal likelihoods: undecided
@@ -299,8 +338,9 @@ def test_elicit_logprob_credits_the_content_shown_first() -> None:
     prefs = elicit(backend, pool, ElicitSettings(mode="logprob"))
     shown = build_queries([(p.key, p.question, p.options) for p in pool], seed=42)
     assert {q.responses for q in shown} == {("A", "B"), ("B", "A")}
-    assert [p.chosen for p in prefs] == [p.options.index(q.responses[0])
-                                         for p, q in zip(pool, shown, strict=True)]
+    assert [p.chosen for p in prefs] == [
+        p.options.index(q.responses[0]) for p, q in zip(pool, shown, strict=True)
+    ]
     assert all(p.margin == pytest.approx(math.log(9)) for p in prefs)
     assert backend.requests[0].continuations == ("Response 1", "Response 2")
     assert 'Response 1: """' in backend.requests[0].context
@@ -323,11 +363,15 @@ def test_elicit_generate_maps_a_bare_letter_to_its_content() -> None:
     assert [p.chosen for p in prefs] == [1] * len(pool)
     assert all(p.pair == ("B", "A") and p.answer == "B" and p.margin is None for p in prefs)
     assert 'Response 1: """B"""' in prompts[swapped[0]]
-    first = elicit(ScriptedBackend(answer=lambda _: "Response 1"), pool,
-                   ElicitSettings(mode="generate"))
+    first = elicit(
+        ScriptedBackend(answer=lambda _: "Response 1"), pool, ElicitSettings(mode="generate")
+    )
     assert [p.chosen for p in first] == [1 if i in swapped else 0 for i in range(len(pool))]
-    unsure = elicit(ScriptedBackend(answer=lambda _: "Both are fine, 1 or 2."), pool,
-                    ElicitSettings(mode="generate"))
+    unsure = elicit(
+        ScriptedBackend(answer=lambda _: "Both are fine, 1 or 2."),
+        pool,
+        ElicitSettings(mode="generate"),
+    )
     assert all(p.chosen is None and p.pair is None for p in unsure)
 
 
@@ -337,9 +381,11 @@ def test_elicit_unknown_mode() -> None:
 
 
 def test_preferences_roundtrip_and_bad_lines(tmp_path: Path) -> None:
-    prefs = [Preference("k0", "p0", ("A", "B"), 1, -0.5, None),
-             Preference("k1", "p1", ("yes", "no"), None, 0.0, "hmm"),
-             Preference("k2", "p2\nwith \"quotes\"", ("x", "y"), 0, None, "x")]
+    prefs = [
+        Preference("k0", "p0", ("A", "B"), 1, -0.5, None),
+        Preference("k1", "p1", ("yes", "no"), None, 0.0, "hmm"),
+        Preference("k2", 'p2\nwith "quotes"', ("x", "y"), 0, None, "x"),
+    ]
     path = tmp_path / "prefs.jsonl"
     save_preferences(path, prefs)
     assert load_preferences(path) == prefs
@@ -375,16 +421,23 @@ def test_registry_finds_builtins_by_name_and_path() -> None:
     assert registry.get_algorithm("progalign.benchmark.algorithms:LifelongRLHF") is LifelongRLHF
     assert registry.get_challenge("progalign.benchmark.challenges:Predict") is Predict
     names = registry.available()
-    assert set(names["algorithms"]) >= {"LifelongDPO", "LifelongRLHF", "ExtrapolativeDPO",
-                                        "ExtrapolativeRLHF"}
+    assert set(names["algorithms"]) >= {
+        "LifelongDPO",
+        "LifelongRLHF",
+        "ExtrapolativeDPO",
+        "ExtrapolativeRLHF",
+    }
     assert names["challenges"]["predict"] == "progalign.benchmark.challenges:Predict"
 
 
 @pytest.mark.usefixtures("clean_registry")
 def test_registry_errors_name_the_culprit() -> None:
-    with pytest.raises(ProgalignError, match=r"unknown algorithm 'LifeLongDPO'; available: "
-                                             r"(\S+, )*ExtrapolativeDPO, ExtrapolativeRLHF, "
-                                             r"LifelongDPO, LifelongRLHF"):
+    with pytest.raises(
+        ProgalignError,
+        match=r"unknown algorithm 'LifeLongDPO'; available: "
+        r"(\S+, )*ExtrapolativeDPO, ExtrapolativeRLHF, "
+        r"LifelongDPO, LifelongRLHF",
+    ):
         registry.get_algorithm("LifeLongDPO")
     with pytest.raises(ProgalignError, match=r"unknown challenge 'folow'.*coevolve, follow"):
         registry.get_challenge("folow")
@@ -402,13 +455,15 @@ def test_registry_errors_name_the_culprit() -> None:
 def test_decorators_register_and_reject_non_subclasses() -> None:
     @registry.algorithm("Keep")
     class Keep(Examinee):
-        def update(self, state: Any, model: Path, feedback: Feedback, out: Path,
-                   ctx: Any) -> Any:
+        def update(self, state: Any, model: Path, feedback: Feedback, out: Path, ctx: Any) -> Any:
             return state
 
     assert registry.get_algorithm("Keep") is Keep and Keep.name == "Keep"
-    assert Keep(x=1).describe() == {"name": "Keep", "params": {"x": 1},
-                                    "class": f"{__name__}:{Keep.__qualname__}"}
+    assert Keep(x=1).describe() == {
+        "name": "Keep",
+        "params": {"x": 1},
+        "class": f"{__name__}:{Keep.__qualname__}",
+    }
     with pytest.raises(TypeError, match=r"@algorithm\('Bad'\) needs an Examinee subclass"):
         registry.algorithm("Bad")(Follow)  # type: ignore[type-var]
     with pytest.raises(TypeError, match=r"@challenge\('bad'\) needs a Challenge subclass"):
@@ -418,7 +473,7 @@ def test_decorators_register_and_reject_non_subclasses() -> None:
     assert "Bad" not in registry.available()["algorithms"]
 
 
-PLUGIN_MODULE = '''
+PLUGIN_MODULE = """
 from progalign.benchmark.protocol import Challenge, Scored
 from progalign.benchmark.registry import challenge
 
@@ -429,20 +484,24 @@ class Constant(Challenge):
 
     def score(self, data):
         return Scored(0.5, {})
-'''
+"""
 
 
 @pytest.mark.usefixtures("clean_registry")
 def test_entry_points_are_loaded_lazily_and_broken_ones_skipped(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "pa_test_plugin.py").write_text(PLUGIN_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "pa_test_plugin", raising=False)
     group = registry.ENTRY_POINT_GROUP
-    eps = [importlib.metadata.EntryPoint("broken", "pa_no_such_module:X", group),
-           importlib.metadata.EntryPoint("constant", "pa_test_plugin:Constant", group)]
-    monkeypatch.setattr(registry, "entry_points",
-                        lambda group: eps if group == registry.ENTRY_POINT_GROUP else [])
+    eps = [
+        importlib.metadata.EntryPoint("broken", "pa_no_such_module:X", group),
+        importlib.metadata.EntryPoint("constant", "pa_test_plugin:Constant", group),
+    ]
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: eps if group == registry.ENTRY_POINT_GROUP else []
+    )
     assert registry.get_challenge("follow") is Follow  # a built-in: no plug-in imported yet
     assert "pa_test_plugin" not in sys.modules
     with caplog.at_level(logging.WARNING, logger="progalign.benchmark.registry"):
@@ -461,11 +520,16 @@ def test_example_plugin_classes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert registry.get_algorithm("ChosenSFT") is ChosenSFT
     assert registry.get_challenge("follow-last") is FollowLast
-    prefs = [Preference("a", "pa", ("x", "y"), 1, -2.0), Preference("b", "pb", ("x", "y"), None),
-             Preference("c", "pc", ("x", "y"), 0, 0.1), Preference("d", "pd", ("x", "y"), 0)]
-    assert chosen_records(prefs) == ([("pa", "y"), ("pc", "x"), ("pd", "x")],
-                                     {"decided": 3, "undecided": 1, "low_margin": 0,
-                                      "records": 3})
+    prefs = [
+        Preference("a", "pa", ("x", "y"), 1, -2.0),
+        Preference("b", "pb", ("x", "y"), None),
+        Preference("c", "pc", ("x", "y"), 0, 0.1),
+        Preference("d", "pd", ("x", "y"), 0),
+    ]
+    assert chosen_records(prefs) == (
+        [("pa", "y"), ("pc", "x"), ("pd", "x")],
+        {"decided": 3, "undecided": 1, "low_margin": 0, "records": 3},
+    )
     records, counts = chosen_records(prefs, min_margin=0.5)
     assert records == [("pa", "y"), ("pd", "x")] and counts["low_margin"] == 1
     e = {1: np.array([1.0, 0, 0]), 2: np.array([0, 0, 1.0])}
@@ -488,12 +552,16 @@ HISTORY: list[dict[str, int | None]] = [
 
 
 def _feedback(step: int) -> Feedback:
-    return Feedback(step, f"C0{14 + step}", [Preference(k, f"prompt {k}", X, c)
-                                             for k, c in HISTORY[step - 1].items()])
+    return Feedback(
+        step,
+        f"C0{14 + step}",
+        [Preference(k, f"prompt {k}", X, c) for k, c in HISTORY[step - 1].items()],
+    )
 
 
-def _run_pairs(algo: Any, steps: int) -> tuple[dict[str, tuple[tuple[str, str], int]],
-                                                dict[str, Any], dict[str, Any]]:
+def _run_pairs(
+    algo: Any, steps: int
+) -> tuple[dict[str, tuple[tuple[str, str], int]], dict[str, Any], dict[str, Any]]:
     state = algo.initial_state()
     for t in range(1, steps + 1):
         pairs, state, info = algo.pairs(state, _feedback(t))
@@ -505,8 +573,11 @@ def _run_pairs(algo: Any, steps: int) -> tuple[dict[str, tuple[tuple[str, str], 
 def test_lifelong_pairs_drop_undecided_items() -> None:
     pairs, state, info = LifelongDPO().pairs({}, _feedback(2))
     assert [(p.prompt, p.chosen, p.rejected, p.weight) for p in pairs] == [
-        ("prompt k1", "x", "y", 1), ("prompt k2", "y", "x", 1), ("prompt k4", "x", "y", 1),
-        ("prompt k5", "x", "y", 1)]
+        ("prompt k1", "x", "y", 1),
+        ("prompt k2", "y", "x", 1),
+        ("prompt k4", "x", "y", 1),
+        ("prompt k5", "x", "y", 1),
+    ]
     assert state == {} and info == {"pairs": 4}
 
 
@@ -528,7 +599,11 @@ def test_extrapolative_pairs_order_2_flip_missing_and_zero() -> None:
     # k3 [1, 0, 1] -> 1 - 0 + 3 = 4; k4 [0, 1, 1] -> 0 - 3 + 3 = 0: dropped; k5 missing now
     assert got == {"k1": (Y, 5), "k2": (X, 1), "k3": (X, 4)}
     assert (info["kept"], info["flipped"], info["dropped_zero"], info["missing_latest"]) == (
-        3, 1, 1, 1)
+        3,
+        1,
+        1,
+        1,
+    )
     assert info["effective_order"] == 2 and info["samples"] == 10
 
 
@@ -554,30 +629,60 @@ def test_baseline_descriptions() -> None:
 # ------------------------------------------------------------------ spec from the config
 CI_CONFIG: dict[str, Any] = {  # /tmp/bench/ci.yaml (the lead's CI config), as a dict
     "questionnaire": {"protocol": "paper-2024", "per_dimension": 1, "seed": 0},
-    "evaluation": {"backend": "hf", "mode": "logprob", "scoring": "texts",
-                   "permutations": "identity", "prompt_format": "chat",
-                   "aggregation": "progressgym-2024", "bootstrap": 100, "seed": 0,
-                   "batch_size": 8},
-    "models": {"base": "tiny", "family": "tiny", "source": "tiny",
-               "centuries": ["C014", "C016", "C017"]},
+    "evaluation": {
+        "backend": "hf",
+        "mode": "logprob",
+        "scoring": "texts",
+        "permutations": "identity",
+        "prompt_format": "chat",
+        "aggregation": "progressgym-2024",
+        "bootstrap": 100,
+        "seed": 0,
+        "batch_size": 8,
+    },
+    "models": {
+        "base": "tiny",
+        "family": "tiny",
+        "source": "tiny",
+        "centuries": ["C014", "C016", "C017"],
+    },
     "benchmark": {
         "algorithms": ["LifelongDPO", "LifelongRLHF", "ExtrapolativeDPO", "ExtrapolativeRLHF"],
-        "challenges": ["follow", "predict", "coevolve"], "seeds": [0],
+        "challenges": ["follow", "predict", "coevolve"],
+        "seeds": [0],
         "params": {"independent": False, "timesteps_ahead": 1, "extrapolation_order": 1},
-        "challenge_params": {"predict": {"timesteps_ahead": 1}}, "bootstrap": 100,
+        "challenge_params": {"predict": {"timesteps_ahead": 1}},
+        "bootstrap": 100,
         "pool": {"question_types": ["repeat", "repeat2_fav"], "max_items": 2500, "seed": 42},
         "elicitation": {"mode": "texts", "prompt_format": "chat"},
-        "coevolve": {"answers": "choice"}},
+        "coevolve": {"answers": "choice"},
+    },
     "training": {
-        "dpo": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4, "beta": 0.1,
-                "sft_weight": 0.04, "max_length": 1024},
+        "dpo": {
+            "learning_rate": 1.0e-3,
+            "epochs": 1,
+            "batch_size": 4,
+            "beta": 0.1,
+            "sft_weight": 0.04,
+            "max_length": 1024,
+        },
         "reward": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4, "max_length": 1024},
-        "rloo": {"learning_rate": 1.0e-4, "epochs": 1, "batch_size": 4, "max_new_tokens": 8,
-                 "num_generations": 2, "max_length": 1024},
-        "sft_history": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4,
-                        "max_length": 1024},
-        "sft_influence": {"learning_rate": 1.0e-3, "epochs": 2, "batch_size": 4,
-                          "max_length": 1024}},
+        "rloo": {
+            "learning_rate": 1.0e-4,
+            "epochs": 1,
+            "batch_size": 4,
+            "max_new_tokens": 8,
+            "num_generations": 2,
+            "max_length": 1024,
+        },
+        "sft_history": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4, "max_length": 1024},
+        "sft_influence": {
+            "learning_rate": 1.0e-3,
+            "epochs": 2,
+            "batch_size": 4,
+            "max_length": 1024,
+        },
+    },
 }
 
 
@@ -603,15 +708,20 @@ def test_spec_from_the_ci_config(tmp_path: Path) -> None:
         spec.model("C021")
     no_timeline = {**CI_CONFIG, "models": {"family": "tiny"}}
     assert spec_from_config(no_timeline, family, tmp_path / "q").centuries == (
-        "C014", "C016", "C017", "C018")
+        "C014",
+        "C016",
+        "C017",
+        "C018",
+    )
 
 
 def test_spec_errors_name_the_culprit(tmp_path: Path) -> None:
     family = _family(tmp_path / "tiny", ["C014", "C017"])
     with pytest.raises(ProgalignError, match=r"no model folder for centuries \['C016'\]"):
         spec_from_config(CI_CONFIG, family, tmp_path / "q")
-    partial = spec_from_config(CI_CONFIG, {"C014": family / "C014"}, tmp_path / "q",
-                               require_models=False)  # a single workflow step
+    partial = spec_from_config(
+        CI_CONFIG, {"C014": family / "C014"}, tmp_path / "q", require_models=False
+    )  # a single workflow step
     with pytest.raises(ProgalignError, match="no model for century C016"):
         partial.model("C016")
     # a stage the config leaves out runs with upstream's hyper-parameters (no late failure)
@@ -621,21 +731,37 @@ def test_spec_errors_name_the_culprit(tmp_path: Path) -> None:
     assert spec.training["rloo"]["learning_rate"] == 1e-6 and spec.training["rloo"]["epochs"] == 0.4
 
 
-@pytest.mark.parametrize(("section", "change", "message"), [
-    ("training", {"dpo": {"learning_rate": 1e-3, "epochs": 1, "lr": 2}},
-     r"training\.dpo\.lr: Unexpected keyword argument"),
-    ("training", {"reward": {"epochs": 1}}, r"training\.reward\.learning_rate: Field required"),
-    ("training", {"rloo": {"learning_rate": 1e-3, "epochs": 1, "num_generations": 1}},
-     r"training\.rloo: .*training setting num_generations=1 is out of range"),
-    ("benchmark", {"pool": {"question_types": ["repeat", "essay"]}},
-     r"benchmark\.pool\.question_types\.1: Input should be 'ab'"),
-    ("benchmark", {"elicitation": {"mode": "texts", "temprature": 0.5}},
-     r"benchmark\.elicitation\.temprature: Extra inputs"),
-    ("benchmark", {"elicitation": {"mode": "vote"}}, r"benchmark\.elicitation\.mode: .*'vote'"),
-    ("benchmark", {"coevolve": {"answers": "essay"}}, r"benchmark\.coevolve\.answers"),
-])
-def test_spec_rejects_bad_settings_before_any_work(tmp_path: Path, section: str,
-                                                   change: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    ("section", "change", "message"),
+    [
+        (
+            "training",
+            {"dpo": {"learning_rate": 1e-3, "epochs": 1, "lr": 2}},
+            r"training\.dpo\.lr: Unexpected keyword argument",
+        ),
+        ("training", {"reward": {"epochs": 1}}, r"training\.reward\.learning_rate: Field required"),
+        (
+            "training",
+            {"rloo": {"learning_rate": 1e-3, "epochs": 1, "num_generations": 1}},
+            r"training\.rloo: .*training setting num_generations=1 is out of range",
+        ),
+        (
+            "benchmark",
+            {"pool": {"question_types": ["repeat", "essay"]}},
+            r"benchmark\.pool\.question_types\.1: Input should be 'ab'",
+        ),
+        (
+            "benchmark",
+            {"elicitation": {"mode": "texts", "temprature": 0.5}},
+            r"benchmark\.elicitation\.temprature: Extra inputs",
+        ),
+        ("benchmark", {"elicitation": {"mode": "vote"}}, r"benchmark\.elicitation\.mode: .*'vote'"),
+        ("benchmark", {"coevolve": {"answers": "essay"}}, r"benchmark\.coevolve\.answers"),
+    ],
+)
+def test_spec_rejects_bad_settings_before_any_work(
+    tmp_path: Path, section: str, change: dict[str, Any], message: str
+) -> None:
     family = _family(tmp_path / "tiny", ["C014", "C016", "C017"])
     config = {**CI_CONFIG, section: {**CI_CONFIG[section], **change}}
     with pytest.raises(ProgalignError, match=message):

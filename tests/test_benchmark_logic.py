@@ -121,16 +121,18 @@ def test_extrapolate_flips_caps_and_drops_zero_without_crashing():
     out0, counts0 = extrapolate([{"k": x}, {"k": y}, {"k": y}], order=2, horizon=1)
     # votes [-1, 1, 1] -> -1*1 ... 1*(-1) - 3*1 + 3*1 = -1 -> flipped, weight 1
     assert [(w.pair, w.weight) for w in out0] == [(x, 1)] and counts0["flipped"] == 1
-    out_z, counts_z = extrapolate([{"k": x, "m": x}, {"m": x}, {"k": x, "m": x}], order=2,
-                                  horizon=1)
+    out_z, counts_z = extrapolate(
+        [{"k": x, "m": x}, {"m": x}, {"k": x, "m": x}], order=2, horizon=1
+    )
     # k: votes [1, 0, 1] -> 1 - 0 + 3 = 4; m: [1, 1, 1] -> 1
     assert counts_z["dropped_zero"] == 0 and {w.key: w.raw for w in out_z} == {"k": 4, "m": 1}
     assert extrapolate_votes([1, -1, 1], 1) == 1 + 3 + 3  # 7
     assert extrapolate_votes([0, 1, 1], 1) == 0 - 3 + 3  # 0 (missing oldest vote): dropped
     out_zero, counts_zero = extrapolate([{"k": None}, {"k": x}, {"k": x}], order=2, horizon=1)
     assert out_zero == [] and counts_zero["dropped_zero"] == 1
-    out_d, counts_d = extrapolate([{"k": None}, {"k": x}, {"k": None}, {"k": x}], order=3,
-                                  horizon=1)
+    out_d, counts_d = extrapolate(
+        [{"k": None}, {"k": x}, {"k": None}, {"k": x}], order=3, horizon=1
+    )
     # votes [0, 1, 0, 1] -> -0 + 4 - 0 + 4 = 8 -> capped at 5
     assert out_d[0].weight == 5 and counts_d["capped"] == 1
 
@@ -149,8 +151,9 @@ def test_elicitation_levenshtein_rule_and_seeded_order():
     assert parse_choice("I return the wallet to its owner", query) == 0
     # d2 = 4 <= 24 // 3, but d1 = 21 < 33 - 33 // 3 = 22: too close to both, undecided
     assert parse_choice("I keep all the money", query) is None
-    far = Query("k", "q", ("Return every coin to the old widow who lost them.",
-                           "I keep all of the money."))
+    far = Query(
+        "k", "q", ("Return every coin to the old widow who lost them.", "I keep all of the money.")
+    )
     assert parse_choice("I keep all the money", far) == 1  # d1 = 39 >= 33, d2 = 4
     assert parse_choice("maybe", query) is None
     items = [(f"k{i}", "q", ("first", "second")) for i in range(20)]

@@ -52,28 +52,56 @@ VERSIONS = {"follow": FOLLOW_VERSION, "predict": PREDICT_VERSION, "coevolve": CO
 
 CONFIG: dict[str, Any] = {  # /tmp/bench/ci.yaml, pool.max_items 2500 -> 8
     "questionnaire": {"protocol": "paper-2024", "per_dimension": 1, "seed": 0},
-    "evaluation": {"backend": "hf", "mode": "logprob", "scoring": "texts",
-                   "permutations": "identity", "prompt_format": "chat",
-                   "aggregation": "progressgym-2024", "bootstrap": 100, "seed": 0,
-                   "batch_size": 8, "calibration": False},
+    "evaluation": {
+        "backend": "hf",
+        "mode": "logprob",
+        "scoring": "texts",
+        "permutations": "identity",
+        "prompt_format": "chat",
+        "aggregation": "progressgym-2024",
+        "bootstrap": 100,
+        "seed": 0,
+        "batch_size": 8,
+        "calibration": False,
+    },
     "models": {"base": "tiny", "family": "tiny", "source": "tiny", "centuries": CENTURIES},
     "benchmark": {
-        "algorithms": ALGORITHMS, "challenges": CHALLENGES, "seeds": [SEED],
+        "algorithms": ALGORITHMS,
+        "challenges": CHALLENGES,
+        "seeds": [SEED],
         "params": {"independent": False, "timesteps_ahead": 1, "extrapolation_order": 1},
-        "challenge_params": {"predict": {"timesteps_ahead": 1}}, "bootstrap": 100,
+        "challenge_params": {"predict": {"timesteps_ahead": 1}},
+        "bootstrap": 100,
         "pool": {"question_types": ["repeat", "repeat2_fav"], "max_items": 8, "seed": 42},
         "elicitation": {"mode": "texts", "prompt_format": "chat"},
-        "coevolve": {"answers": "choice"}},
+        "coevolve": {"answers": "choice"},
+    },
     "training": {
-        "dpo": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4, "beta": 0.1,
-                "sft_weight": 0.04, "max_length": 1024},
+        "dpo": {
+            "learning_rate": 1.0e-3,
+            "epochs": 1,
+            "batch_size": 4,
+            "beta": 0.1,
+            "sft_weight": 0.04,
+            "max_length": 1024,
+        },
         "reward": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4, "max_length": 1024},
-        "rloo": {"learning_rate": 1.0e-4, "epochs": 1, "batch_size": 4, "max_new_tokens": 8,
-                 "num_generations": 2, "max_length": 1024},
-        "sft_history": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4,
-                        "max_length": 1024},
-        "sft_influence": {"learning_rate": 1.0e-3, "epochs": 2, "batch_size": 4,
-                          "max_length": 1024}},
+        "rloo": {
+            "learning_rate": 1.0e-4,
+            "epochs": 1,
+            "batch_size": 4,
+            "max_new_tokens": 8,
+            "num_generations": 2,
+            "max_length": 1024,
+        },
+        "sft_history": {"learning_rate": 1.0e-3, "epochs": 1, "batch_size": 4, "max_length": 1024},
+        "sft_influence": {
+            "learning_rate": 1.0e-3,
+            "epochs": 2,
+            "batch_size": 4,
+            "max_length": 1024,
+        },
+    },
 }
 
 
@@ -88,9 +116,20 @@ class Bench:
 
     def cli(self, *args: str) -> list[str]:
         """A ``progalign`` command line (same interpreter, one torch thread)."""
-        return [sys.executable, "-m", "progalign.cli", *args, "--config", str(self.config),
-                "--questionnaire", str(self.questionnaire), "--models", str(self.models),
-                "--threads", "1"]
+        return [
+            sys.executable,
+            "-m",
+            "progalign.cli",
+            *args,
+            "--config",
+            str(self.config),
+            "--questionnaire",
+            str(self.questionnaire),
+            "--models",
+            str(self.models),
+            "--threads",
+            "1",
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +140,17 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Bench:
     base = tmp_path_factory.mktemp("bench")
     cache = base / "cache"
     copy_questionnaire_wheel(cache)
-    env = {"PROGALIGN_CACHE": str(cache), "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        "PROGALIGN_CACHE": str(cache),
+        "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        q = build_questionnaire("paper-2024", base / "q", per_dimension=1, seed=0,
-                                progress=False)
+        q = build_questionnaire("paper-2024", base / "q", per_dimension=1, seed=0, progress=False)
     for century in CENTURIES:
         build_tiny_model(base / "models" / century, seed=int(century[1:]))
     config = base / "config.yaml"
@@ -154,8 +197,9 @@ def grid(bench: Bench, one_thread: None, tmp_path_factory: pytest.TempPathFactor
         for algorithm in ALGORITHMS:
             for challenge in CHALLENGES:
                 started = time.perf_counter()
-                results[algorithm, challenge] = run_benchmark(spec, algorithm, challenge, SEED,
-                                                              root)
+                results[algorithm, challenge] = run_benchmark(
+                    spec, algorithm, challenge, SEED, root
+                )
                 seconds[algorithm, challenge] = time.perf_counter() - started
     return Grid(root, results, seconds)
 
@@ -198,12 +242,16 @@ def test_grid_result(grid: Grid, bench: Bench, algorithm: str, challenge: str) -
     per_item = r["per_item"]
     assert len(per_item["item_ids"]) == len(load_questionnaire(bench.questionnaire).items)
     assert set(per_item["p"]) == {f"a{i}" for i in range(3)} | (
-        {"s1", "s2"} if challenge == "coevolve" else {f"e{t}" for t in r["vectors"]["examinee"]})
+        {"s1", "s2"} if challenge == "coevolve" else {f"e{t}" for t in r["vectors"]["examinee"]}
+    )
 
     rlhf = algorithm.endswith("RLHF")
     assert r["algorithm"]["optimiser"] == ("rlhf" if rlhf else "dpo")
-    assert (r["algorithm"].get("deviation") == RLHF_DEVIATION) if rlhf else (
-        "deviation" not in r["algorithm"])
+    assert (
+        (r["algorithm"].get("deviation") == RLHF_DEVIATION)
+        if rlhf
+        else ("deviation" not in r["algorithm"])
+    )
     prov = r["provenance"]
     assert prov["command"] == "score" and prov["progalign_version"]
     assert prov["seeds"] == {"run": SEED, "bootstrap": SEED}
@@ -230,7 +278,8 @@ def test_grid_result(grid: Grid, bench: Bench, algorithm: str, challenge: str) -
     assert sorted(examinee) == [s["step"] for s in r["steps"]]
     for s in r["steps"]:  # the recorded similarities follow from the recorded vectors
         assert s["similarity"] == pytest.approx(
-            cosine(examinee[s["step"]], actual[s["target_century"]]), abs=1e-12)
+            cosine(examinee[s["step"]], actual[s["target_century"]]), abs=1e-12
+        )
     assert r["score"] == pytest.approx(np.mean([s["similarity"] for s in r["steps"]]), abs=1e-12)
 
 
@@ -238,12 +287,17 @@ def test_grid_shares_artefacts(grid: Grid) -> None:
     """Judge artefacts exist once; Follow and Predict share one trajectory per algorithm."""
     root = grid.root
     assert sorted(p.name for p in (root / "values" / "tiny").iterdir()) == [
-        f"{c}.json" for c in CENTURIES]
+        f"{c}.json" for c in CENTURIES
+    ]
     assert sorted(p.name for p in (root / "runs").iterdir()) == ["coevolve", "history"]
     for algorithm in ALGORITHMS:
         history = root / "runs" / "history" / algorithm / "seed0"
         assert sorted(p.name for p in history.iterdir() if not p.name.startswith(".")) == [
-            "step1", "step2", "values1.json", "values2.json"]
+            "step1",
+            "step2",
+            "values1.json",
+            "values2.json",
+        ]
         follow = grid.results[algorithm, "follow"]["vectors"]["examinee"]
         predict = grid.results[algorithm, "predict"]["vectors"]["examinee"]
         assert predict == {"1": follow["1"]}  # the same step-1 model, evaluated once
@@ -284,17 +338,19 @@ def test_tables_follow_the_report_contract(grid: Grid, bench: Bench, tmp_path: P
     assert len(scores) == 12
     judges = sorted((grid.root / "values" / "tiny").glob("*.json"))
     items = load_questionnaire(bench.questionnaire).items
-    tables = {"values": values_table("tiny", judges),
-              "calibration": calibration_table("tiny", judges),  # switched off: no rows
-              "items": items_table(items),
-              "item_probabilities": probabilities_table({p.stem: p for p in judges}, scores),
-              "value_differences": value_differences_table(
-                  "tiny", items, {p.stem: p for p in judges}, samples=100),
-              **run_tables(scores)}
+    tables = {
+        "values": values_table("tiny", judges),
+        "calibration": calibration_table("tiny", judges),  # switched off: no rows
+        "items": items_table(items),
+        "item_probabilities": probabilities_table({p.stem: p for p in judges}, scores),
+        "value_differences": value_differences_table(
+            "tiny", items, {p.stem: p for p in judges}, samples=100
+        ),
+        **run_tables(scores),
+    }
     written = write_tables(tables, tmp_path)
     # the tidy tables of the report contract, plus the wall times kept apart from them
-    assert sorted(p.name for p in written) == sorted([*(f"{n}.csv" for n in TABLES),
-                                                      "timings.csv"])
+    assert sorted(p.name for p in written) == sorted([*(f"{n}.csv" for n in TABLES), "timings.csv"])
     read = {name: read_table(name, tmp_path / f"{name}.csv") for name in TABLES}
     # 3 judges, per algorithm 2 examinee steps and 2 simulated humans: 19 models x 20 items
     assert read["item_probabilities"]["model"].nunique() == 3 + 4 * (2 + 2)
@@ -322,22 +378,33 @@ def test_tables_follow_the_report_contract(grid: Grid, bench: Bench, tmp_path: P
 
 
 # ------------------------------------------------------------------ resume after SIGKILL
-def test_resume_after_kill_during_step2_training(grid: Grid, bench: Bench,
-                                                 tmp_path: Path) -> None:
+def test_resume_after_kill_during_step2_training(grid: Grid, bench: Bench, tmp_path: Path) -> None:
     root = tmp_path / "root"
     _seed_shared(grid, root)  # the judge artefacts: this test is about the examinee
     run_dir = root / "runs" / "history" / "LifelongDPO" / "seed0"
-    command = bench.cli("run", "--algorithm", "LifelongDPO", "--challenge", "follow",
-                        "--seed", str(SEED), "--out", str(root))
+    command = bench.cli(
+        "run",
+        "--algorithm",
+        "LifelongDPO",
+        "--challenge",
+        "follow",
+        "--seed",
+        str(SEED),
+        "--out",
+        str(root),
+    )
     with open(tmp_path / "killed.log", "w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=bench.env,
-                                cwd=tmp_path)
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=bench.env, cwd=tmp_path
+        )
         try:
             deadline = time.monotonic() + 600
             # the step's temp folder holds the trainer's own temp folder once training runs
             while not list(run_dir.glob(".step2.*.tmp/.model.*.tmp")):
-                assert proc.poll() is None, "the run ended before step 2 trained: " + (
-                    tmp_path / "killed.log").read_text()[-3000:]
+                assert proc.poll() is None, (
+                    "the run ended before step 2 trained: "
+                    + (tmp_path / "killed.log").read_text()[-3000:]
+                )
                 assert time.monotonic() < deadline, "step 2 never started"
                 time.sleep(0.1)
             proc.send_signal(signal.SIGKILL)
@@ -350,8 +417,15 @@ def test_resume_after_kill_during_step2_training(grid: Grid, bench: Bench,
     assert not (root / "scores").exists()
     step1 = (run_dir / "step1" / "state.json").stat().st_mtime_ns
 
-    done = subprocess.run(command, capture_output=True, text=True, env=bench.env, cwd=tmp_path,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=bench.env,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert line["algorithm"] == "LifelongDPO" and line["challenge"] == "follow"
@@ -365,19 +439,40 @@ def test_resume_after_kill_during_step2_training(grid: Grid, bench: Bench,
 
 
 # ------------------------------------------------------------------ the example plug-in
-def test_example_plugin_installs_lists_and_runs(grid: Grid, bench: Bench,
-                                                tmp_path: Path) -> None:
+def test_example_plugin_installs_lists_and_runs(grid: Grid, bench: Bench, tmp_path: Path) -> None:
     source = tmp_path / "src-copy"  # build from a copy: no build debris in the checkout
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     site = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
-                          "--no-build-isolation", "--quiet", "--target", str(site), str(source)],
-                         capture_output=True, text=True, timeout=300, check=False)
+    pip = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--quiet",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
     env = {**bench.env, "PYTHONPATH": str(site)}
 
-    listed = subprocess.run([sys.executable, "-m", "progalign.cli", "list"], capture_output=True,
-                            text=True, env=env, timeout=300, check=False)
+    listed = subprocess.run(
+        [sys.executable, "-m", "progalign.cli", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert "progalign_example.chosen_sft:ChosenSFT" in listed.stdout
     assert "progalign_example.follow_last:FollowLast" in listed.stdout
@@ -385,18 +480,30 @@ def test_example_plugin_installs_lists_and_runs(grid: Grid, bench: Bench,
     try:
         importlib.metadata.distribution("progalign-example-plugin")
     except importlib.metadata.PackageNotFoundError:  # not installed in this environment
-        plain = subprocess.run([sys.executable, "-m", "progalign.cli", "list"],
-                               capture_output=True, text=True, env=bench.env, timeout=300,
-                               check=False)
+        plain = subprocess.run(
+            [sys.executable, "-m", "progalign.cli", "list"],
+            capture_output=True,
+            text=True,
+            env=bench.env,
+            timeout=300,
+            check=False,
+        )
         assert "ChosenSFT" not in plain.stdout  # found through the installed entry point only
 
     root = tmp_path / "root"
     _seed_shared(grid, root)
     scores = {}
     for challenge in ("follow", "follow-last"):
-        run = subprocess.run(bench.cli("run", "--algorithm", "ChosenSFT", "--challenge",
-                                       challenge, "--out", str(root)),
-                             capture_output=True, text=True, env=env, timeout=600, check=False)
+        run = subprocess.run(
+            bench.cli(
+                "run", "--algorithm", "ChosenSFT", "--challenge", challenge, "--out", str(root)
+            ),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         scores[challenge] = json.loads(run.stdout.strip().splitlines()[-1])
         assert scores[challenge]["algorithm"] == "ChosenSFT"
@@ -405,19 +512,23 @@ def test_example_plugin_installs_lists_and_runs(grid: Grid, bench: Bench,
     assert result["algorithm"]["stage"] == "sft_history" and len(result["steps"]) == 2
     # follow-last scored the shared trajectory: its score is follow's last step
     assert scores["follow-last"]["score"] == round(result["steps"][-1]["similarity"], 6)
-    state = json.loads((root / "runs" / "history" / "ChosenSFT" / "seed0" / "step2" /
-                        "state.json").read_text())
+    state = json.loads(
+        (root / "runs" / "history" / "ChosenSFT" / "seed0" / "step2" / "state.json").read_text()
+    )
     assert [(u["step"], u["trained"]) for u in state["updates"]] == [(1, True), (2, True)]
     assert all(u["records"] == u["decided"] >= 1 for u in state["updates"])
-    training = json.loads((root / "runs" / "history" / "ChosenSFT" / "seed0" / "step1" /
-                           "model" / "training.json").read_text())
+    training = json.loads(
+        (
+            root / "runs" / "history" / "ChosenSFT" / "seed0" / "step1" / "model" / "training.json"
+        ).read_text()
+    )
     assert training["stage"] == "sft" and training["n_records"] == state["updates"][0]["records"]
 
 
 # ------------------------------------------------------------------ determinism
-def test_same_seed_same_numbers_in_a_fresh_root(grid: Grid, bench: Bench, one_thread: None,
-                                                tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_same_seed_same_numbers_in_a_fresh_root(
+    grid: Grid, bench: Bench, one_thread: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Coevolve from scratch (judge values, preferences, answers, DPO, the humans' SFT)."""
     from progalign.benchmark.runner import run_benchmark
     from progalign.benchmark.tables import run_tables, write_tables
@@ -432,12 +543,14 @@ def test_same_seed_same_numbers_in_a_fresh_root(grid: Grid, bench: Bench, one_th
     for name in ("preferences", "answers"):  # the shared judge artefacts, byte for byte
         for path in sorted((grid.root / name / "tiny").iterdir()):
             assert (tmp_path / "root" / name / "tiny" / path.name).read_bytes() == (
-                path.read_bytes()), path
+                path.read_bytes()
+            ), path
     for path in sorted((grid.root / "values" / "tiny").iterdir()):  # these carry timings
         fresh = json.loads((tmp_path / "root" / "values" / "tiny" / path.name).read_text())
         old = json.loads(path.read_text())
         assert {k: fresh[k] for k in ("vector", "ci95", "items")} == {
-            k: old[k] for k in ("vector", "ci95", "items")}, path
+            k: old[k] for k in ("vector", "ci95", "items")
+        }, path
     # the tidy tables of the two runs are byte-identical; wall times live in timings.csv
     out = {}
     for label, root in (("first", grid.root), ("again", tmp_path / "root")):

@@ -19,8 +19,11 @@ def test_there_is_a_reference() -> None:
 
 @pytest.mark.parametrize("reference", REFERENCES, ids=lambda p: p.name)
 def test_reference_verifies_and_records_its_config(reference: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "progalign.cli", "report", "verify",
-                           str(reference)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "progalign.cli", "report", "verify", str(reference)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     provenance = json.loads((reference / "provenance.json").read_text(encoding="utf-8"))
     assert provenance["config"]["benchmark"]["challenges"]

@@ -114,8 +114,16 @@ with SnakemakeApi() as api:
 
 def test_sdm_apptainer_dry_run_pulls_the_pinned_image(pinned_repo: Path, tmp_path: Path) -> None:
     done = snakemake(
-        pinned_repo, "-n", "--sdm", "apptainer", "--cores", "2", "--configfile", "configs/ci.yaml",
-        env=_shim_path(tmp_path), timeout=600,
+        pinned_repo,
+        "-n",
+        "--sdm",
+        "apptainer",
+        "--cores",
+        "2",
+        "--configfile",
+        "configs/ci.yaml",
+        env=_shim_path(tmp_path),
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Singularity image {LOCK_REF} will be pulled." in done.stdout + done.stderr
@@ -123,7 +131,10 @@ def test_sdm_apptainer_dry_run_pulls_the_pinned_image(pinned_repo: Path, tmp_pat
 
 def test_every_shell_rule_declares_the_pinned_cpu_image(pinned_repo: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", RULE_IMAGES], cwd=pinned_repo, capture_output=True, text=True,
+        [sys.executable, "-c", RULE_IMAGES],
+        cwd=pinned_repo,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -168,8 +179,17 @@ def test_jobs_are_executed_through_apptainer_exec_with_the_image(
 ) -> None:
     env = _shim_path(tmp_path)
     done = snakemake(
-        pinned_repo, "--sdm", "apptainer", "--cores", "2", "--configfile", "configs/ci.yaml",
-        "--until", "questionnaire", env=env, timeout=600,
+        pinned_repo,
+        "--sdm",
+        "apptainer",
+        "--cores",
+        "2",
+        "--configfile",
+        "configs/ci.yaml",
+        "--until",
+        "questionnaire",
+        env=env,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     calls = Path(env["APPTAINER_SHIM_LOG"]).read_text().splitlines()
@@ -193,9 +213,14 @@ def test_cpu_image_built_with_podman_gives_the_host_results(
     # The reference copy's own script: image, container run and reference share one snapshot.
     done = subprocess.run(
         ["bash", str(reference / "scripts/ci-container.sh"), str(reference / SYSTEM_CONFIG)],
-        capture_output=True, text=True, timeout=3000,
-        env={**os.environ, "PROGALIGN_CI_REFERENCE": str(reference),
-             "PROGALIGN_VENV": str(ROOT / ".venv")},
+        capture_output=True,
+        text=True,
+        timeout=3000,
+        env={
+            **os.environ,
+            "PROGALIGN_CI_REFERENCE": str(reference),
+            "PROGALIGN_VENV": str(ROOT / ".venv"),
+        },
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]

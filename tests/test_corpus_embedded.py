@@ -18,8 +18,18 @@ from progalign.errors import ProgalignError
 
 def fake_work(title: str, year: int, genre: str, source: str, n_paragraphs: int) -> Work:
     paragraph = " ".join(f"{title.lower()}{i}" for i in range(100))  # 100 words, > 200 chars
-    return Work(title, source, "fake", f"{title}.txt", "public-domain", genre, year,
-                tuple((paragraph,) for _ in range(n_paragraphs)), "\n", "\n\n")
+    return Work(
+        title,
+        source,
+        "fake",
+        f"{title}.txt",
+        "public-domain",
+        genre,
+        year,
+        tuple((paragraph,) for _ in range(n_paragraphs)),
+        "\n",
+        "\n\n",
+    )
 
 
 FAKE_WORKS = [

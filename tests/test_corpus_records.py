@@ -42,8 +42,18 @@ def write_lines(path: Path, rows: list[object]) -> Path:
 
 @pytest.mark.parametrize(
     ("year", "label"),
-    [(1200, "C013"), (1299, "C013"), (1300, "C014"), (1390, "C014"), (1599, "C016"),
-     (1600, "C017"), (1611, "C017"), (1999, "C020"), (2000, "C021"), (2001, "C021")],
+    [
+        (1200, "C013"),
+        (1299, "C013"),
+        (1300, "C014"),
+        (1390, "C014"),
+        (1599, "C016"),
+        (1600, "C017"),
+        (1611, "C017"),
+        (1999, "C020"),
+        (2000, "C021"),
+        (2001, "C021"),
+    ],
 )
 def test_century_binning_follows_upstream_rule(year: int, label: str) -> None:
     assert century_label(year) == label

@@ -33,8 +33,10 @@ def test_long_block_is_cut_at_units_and_words_are_preserved() -> None:
     verses = [words(3, f"v{i}_") for i in range(10)]  # a 30-word chapter
     docs = chunk_blocks([verses, [words(2, "x")]], " ", "\n", SMALL)
     assert all(len(doc.split()) <= SMALL.max_words + SMALL.min_tail for doc in docs)
-    assert " ".join(doc.replace("\n", " ") for doc in docs).split() == " ".join(
-        [*verses, words(2, "x")]).split()
+    assert (
+        " ".join(doc.replace("\n", " ") for doc in docs).split()
+        == " ".join([*verses, words(2, "x")]).split()
+    )
     assert docs[-1].endswith("x1")  # the 2-word tail joined the previous document
 
 
@@ -46,13 +48,32 @@ def test_overlong_unit_is_cut_at_sentences() -> None:
 
 
 def test_work_records_carry_provenance_and_drop_short_documents() -> None:
-    work = Work("T", "pkg==1", "fam", "dir/file.txt", "public-domain", "prose", 1644,
-                ((("x" * 300),), ("tiny",)), "\n", "\n\n")
+    work = Work(
+        "T",
+        "pkg==1",
+        "fam",
+        "dir/file.txt",
+        "public-domain",
+        "prose",
+        1644,
+        ((("x" * 300),), ("tiny",)),
+        "\n",
+        "\n\n",
+    )
     records = work_records(work, ChunkSizes(target=1, max_words=1, min_words=1, min_tail=0))
     assert len(records) == 1  # "tiny" (<= 200 chars) is dropped
     assert records[0]["member"] == "dir/file.txt" and records[0]["part"] == 0
-    assert set(records[0]) == {"content", "creation_year", "source_dataset", "license", "source",
-                               "member", "title", "genre", "part"}
+    assert set(records[0]) == {
+        "content",
+        "creation_year",
+        "source_dataset",
+        "license",
+        "source",
+        "member",
+        "title",
+        "genre",
+        "part",
+    }
 
 
 def test_split_chapters_uses_the_text_not_offsets() -> None:
@@ -64,23 +85,29 @@ def test_split_chapters_uses_the_text_not_offsets() -> None:
     chapters = split_chapters(text, "kjv")
     assert chapters == [
         ["In the begynnynge God created heaven and erth.", "The erth was voyde and emptie."],
-        ["Thus was heave fynished.", "A missing verse 2 is tolerated. in numbre .xlv. and 666.",
-         "Last verse."],
+        [
+            "Thus was heave fynished.",
+            "A missing verse 2 is tolerated. in numbre .xlv. and 666.",
+            "Last verse.",
+        ],
     ]
 
 
 def test_split_chapters_version_fixes() -> None:
     assert split_chapters("1. Now the land\\43:1\\was in need.", "bbe") == [
-        ["Now the land was in need."]]
+        ["Now the land was in need."]
+    ]
     assert split_chapters("1. God`s Spirit.", "web") == [["God's Spirit."]]
     assert split_chapters("1. a `crepynge beeste.", "wyc") == [["a crepynge beeste."]]
 
 
 def test_module_string_is_read_without_executing(tmp_path: Path) -> None:
     flag = tmp_path / "executed"
-    source = (f"import os\nos.system('touch {flag}')\n"
-              'bible = Bible(\n    Version.KING_JAMES,\n    """\n1. Text with \\"quotes\\"."""'
-              ",\n    {1: 2},\n)\n")
+    source = (
+        f"import os\nos.system('touch {flag}')\n"
+        'bible = Bible(\n    Version.KING_JAMES,\n    """\n1. Text with \\"quotes\\"."""'
+        ",\n    {1: 2},\n)\n"
+    )
     version, text = module_call_string(source, "m.py", "bible", "Bible")
     assert (version, text) == ("KING_JAMES", '\n1. Text with "quotes".')
     assert not flag.exists()
@@ -119,8 +146,17 @@ def test_pins_are_complete() -> None:
 
 
 def test_bible_dates_match_the_design() -> None:
-    expected = {"wyc": "C014", "tyn": "C016", "kjv": "C017", "dr": "C018", "wesley": "C018",
-                "ylt": "C019", "asv": "C020", "bbe": "C020", "web": "C021"}
+    expected = {
+        "wyc": "C014",
+        "tyn": "C016",
+        "kjv": "C017",
+        "dr": "C018",
+        "wesley": "C018",
+        "ylt": "C019",
+        "asv": "C020",
+        "bbe": "C020",
+        "web": "C021",
+    }
     assert {t.key: century_label(t.year) for t in TRANSLATIONS} == expected
     for t in TRANSLATIONS:
         assert t.earliest <= t.year <= t.latest
@@ -135,7 +171,11 @@ def test_composition_date_table() -> None:
         assert dated.date_source
         assert century_label(dated.year) in {"C016", "C017"}
     excluded = {d.title for d in DATES if d.crosses_century}
-    assert excluded == {"The Merry Wives of Windsor", "As You Like It", "Sonnets",
-                        "A Lover's Complaint"}
+    assert excluded == {
+        "The Merry Wives of Windsor",
+        "As You Like It",
+        "Sonnets",
+        "A Lover's Complaint",
+    }
     hamlet = next(d for d in DATES if d.title == "Hamlet")
     assert century_label(hamlet.year) == "C017"

@@ -14,8 +14,13 @@ from progalign.corpus.stats import CenturyStats, directory_stats, to_csv, to_mar
 
 
 def rec(content: str, year: int, source: str, title: str | None = None) -> dict[str, object]:
-    row: dict[str, object] = {"content": content, "creation_year": year, "source_dataset": "t",
-                              "license": "public-domain", "source": source}
+    row: dict[str, object] = {
+        "content": content,
+        "creation_year": year,
+        "source_dataset": "t",
+        "license": "public-domain",
+        "source": source,
+    }
     if title is not None:
         row["title"] = title
     return row
@@ -56,8 +61,16 @@ def test_markdown_and_csv(small_corpus: Path) -> None:
     assert lines[2] == "| C017 | 3 | 9 | 31 | 2 | 3 | 1601 | 1650 |"
     assert lines[-1] == "| total | 4 | 14 | 51 | 3 | 4 | 1601 | 1850 |"
     rows = list(csv.DictReader(to_csv(table).splitlines()))
-    assert rows[1] == {"century": "C019", "documents": "1", "words": "5", "characters": "20",
-                       "sources": "1", "works": "1", "first_year": "1850", "last_year": "1850"}
+    assert rows[1] == {
+        "century": "C019",
+        "documents": "1",
+        "words": "5",
+        "characters": "20",
+        "sources": "1",
+        "works": "1",
+        "first_year": "1850",
+        "last_year": "1850",
+    }
 
 
 def test_cli_prints_table_and_writes_csv(
@@ -75,8 +88,10 @@ def test_cli_reports_invalid_record_cleanly(
 ) -> None:
     bad = small_corpus / "C017.jsonl"
     with bad.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps({"content": "no year", "source_dataset": "t",
-                                 "license": "x", "source": "s"}) + "\n")
+        handle.write(
+            json.dumps({"content": "no year", "source_dataset": "t", "license": "x", "source": "s"})
+            + "\n"
+        )
     assert main(["corpus", "stats", str(small_corpus)]) == 2
     error = capsys.readouterr().err
     assert "C017.jsonl, row 4" in error and "creation_year" in error

@@ -11,15 +11,55 @@ from progalign.cli import main
 
 
 def _mc_csv(path: Path, label: str = "Yes") -> Path:
-    rules = ["death", "pain", "disable", "freedom", "pleasure", "deceive", "cheat",
-             "break_promise", "break_law", "duty"]
-    header = ["scenario_id", "ambiguity", "generation_type", "generation_rule", "context",
-              "action1", "action2", *(f"a1_{r}" for r in rules), *(f"a2_{r}" for r in rules)]
+    rules = [
+        "death",
+        "pain",
+        "disable",
+        "freedom",
+        "pleasure",
+        "deceive",
+        "cheat",
+        "break_promise",
+        "break_law",
+        "duty",
+    ]
+    header = [
+        "scenario_id",
+        "ambiguity",
+        "generation_type",
+        "generation_rule",
+        "context",
+        "action1",
+        "action2",
+        *(f"a1_{r}" for r in rules),
+        *(f"a2_{r}" for r in rules),
+    ]
     rows = [
-        ["H_1", "high", "Generated", "Do not kill", "You hold a grenade.", "I throw it.",
-         "I keep it.", *["No"] * 10, label, *["No"] * 9],
-        ["H_2", "high", "Generated", "Do not deceive", "A friend asks.", "I tell the truth.",
-         "I lie.", *["No"] * 10, *["No"] * 5, "Yes", *["No"] * 4],
+        [
+            "H_1",
+            "high",
+            "Generated",
+            "Do not kill",
+            "You hold a grenade.",
+            "I throw it.",
+            "I keep it.",
+            *["No"] * 10,
+            label,
+            *["No"] * 9,
+        ],
+        [
+            "H_2",
+            "high",
+            "Generated",
+            "Do not deceive",
+            "A friend asks.",
+            "I tell the truth.",
+            "I lie.",
+            *["No"] * 10,
+            *["No"] * 5,
+            "Yes",
+            *["No"] * 4,
+        ],
     ]
     path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
     return path
@@ -28,12 +68,25 @@ def _mc_csv(path: Path, label: str = "Yes") -> Path:
 @pytest.mark.network
 def test_values_on_a_user_csv_lists_probabilities_of_original_actions(tiny_model, tmp_path):
     out = tmp_path / "v.json"
-    code = main(["values", "--model", str(tiny_model), "--moralchoice",
-                 str(_mc_csv(tmp_path / "mc.csv")), "--bootstrap", "50", "--out", str(out)])
+    code = main(
+        [
+            "values",
+            "--model",
+            str(tiny_model),
+            "--moralchoice",
+            str(_mc_csv(tmp_path / "mc.csv")),
+            "--bootstrap",
+            "50",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())
-    assert [it["actions"] for it in result["items"]] == [["I throw it.", "I keep it."],
-                                                          ["I tell the truth.", "I lie."]]
+    assert [it["actions"] for it in result["items"]] == [
+        ["I throw it.", "I keep it."],
+        ["I tell the truth.", "I lie."],
+    ]
     for item in result["items"]:
         assert sum(item["p"]) == pytest.approx(1.0)
         assert set(item["p_by_type"]) == {"plain"}
@@ -53,12 +106,27 @@ def test_values_on_a_user_csv_lists_probabilities_of_original_actions(tiny_model
 
 
 @pytest.mark.network
-def test_question_types_select_the_upstream_forms_and_plain_refuses_them(tiny_model, tmp_path,
-                                                                         capsys):
+def test_question_types_select_the_upstream_forms_and_plain_refuses_them(
+    tiny_model, tmp_path, capsys
+):
     out = tmp_path / "v.json"
     csv = str(_mc_csv(tmp_path / "mc.csv"))
-    code = main(["values", "--model", str(tiny_model), "--moralchoice", csv, "--bootstrap", "0",
-                 "--question-types", "ab,compare,repeat", "--no-calibration", "--out", str(out)])
+    code = main(
+        [
+            "values",
+            "--model",
+            str(tiny_model),
+            "--moralchoice",
+            csv,
+            "--bootstrap",
+            "0",
+            "--question-types",
+            "ab,compare,repeat",
+            "--no-calibration",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     assert result["settings"]["scoring"] == "texts" and result["settings"]["normalise"] == "tokens"
@@ -66,8 +134,21 @@ def test_question_types_select_the_upstream_forms_and_plain_refuses_them(tiny_mo
     assert all(set(it["p_by_type"]) == {"ab", "compare", "repeat"} for it in result["items"])
     assert result["counts"]["prompts"] == 2 * 3 * 2
     assert "calibration" not in result
-    code = main(["values", "--model", str(tiny_model), "--moralchoice", csv, "--scoring", "plain",
-                 "--question-types", "repeat", "--out", str(tmp_path / "x.json")])
+    code = main(
+        [
+            "values",
+            "--model",
+            str(tiny_model),
+            "--moralchoice",
+            csv,
+            "--scoring",
+            "plain",
+            "--question-types",
+            "repeat",
+            "--out",
+            str(tmp_path / "x.json"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "scoring 'plain' asks no upstream question form" in err
     assert not (tmp_path / "x.json").exists()
@@ -77,8 +158,9 @@ def test_question_types_select_the_upstream_forms_and_plain_refuses_them(tiny_mo
 def test_malformed_csv_is_one_clear_error_and_nothing_is_written(tiny_model, tmp_path, capsys):
     out = tmp_path / "v.json"
     bad = _mc_csv(tmp_path / "bad.csv", label="Maybe")
-    code = main(["values", "--model", str(tiny_model), "--moralchoice", str(bad),
-                 "--out", str(out)])
+    code = main(
+        ["values", "--model", str(tiny_model), "--moralchoice", str(bad), "--out", str(out)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "bad.csv" in err and "row 2" in err and "a2_death" in err
     assert "Traceback" not in err and not out.exists()

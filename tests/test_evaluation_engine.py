@@ -15,17 +15,30 @@ from progalign.questionnaire.items import Item
 from scripted import ScriptedBackend
 
 LABELS = {"a1": ("Yes",) + ("No",) * 9, "a2": ("No",) * 10}  # τ = -1 on "death" only
-MC = Item("H_1", "moralchoice", "You hold a grenade.", ("I throw it.", "I keep it safe."),
-          labels=LABELS)
-FD = Item("F_1", "foundation", "A child is bullied.", ("I intervene.", "I walk away."),
-          theme="Harm_Care")
-VW = Item("V_1", "views", "What is art?",
-          ("Art is divine.", "Art is material.", "Art is constructed.", "Art is integral."))
+MC = Item(
+    "H_1", "moralchoice", "You hold a grenade.", ("I throw it.", "I keep it safe."), labels=LABELS
+)
+FD = Item(
+    "F_1", "foundation", "A child is bullied.", ("I intervene.", "I walk away."), theme="Harm_Care"
+)
+VW = Item(
+    "V_1",
+    "views",
+    "What is art?",
+    ("Art is divine.", "Art is material.", "Art is constructed.", "Art is integral."),
+)
 ITEMS = [MC, FD, VW]
 # content preferences: P(action1) = 0.2 for MC, 0.75 for FD; views 0.1/0.2/0.3/0.4
-PREFS = {"I throw it.": 1.0, "I keep it safe.": 4.0, "I intervene.": 3.0, "I walk away.": 1.0,
-         "Art is divine.": 1.0, "Art is material.": 2.0, "Art is constructed.": 3.0,
-         "Art is integral.": 4.0}
+PREFS = {
+    "I throw it.": 1.0,
+    "I keep it safe.": 4.0,
+    "I intervene.": 3.0,
+    "I walk away.": 1.0,
+    "Art is divine.": 1.0,
+    "Art is material.": 2.0,
+    "Art is constructed.": 3.0,
+    "Art is integral.": 4.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +71,21 @@ def test_question_types_can_be_limited_and_bad_selections_are_named(templates):
     from progalign.errors import SettingError
 
     kept = ("repeat", "repeat2_fav")
-    settings = EvalSettings(scoring="texts", permutations="cyclic", bootstrap=0,
-                            question_types=kept)
+    settings = EvalSettings(
+        scoring="texts", permutations="cyclic", bootstrap=0, question_types=kept
+    )
     result = evaluate(ITEMS, templates, ScriptedBackend(PREFS), settings)
     assert result["counts"]["prompts"] == 2 + 2 + 4
     np.testing.assert_allclose(result["vector"], _expected(), atol=1e-9)
     assert set(result["items"][0]["p_by_type"]) == {"repeat"}
     assert set(result["items"][2]["p_by_type"]) == {"repeat2_fav"}
     with pytest.raises(SettingError, match=r"unknown question types \['yes_no'\]"):
-        evaluate(ITEMS, templates, ScriptedBackend(PREFS),
-                 EvalSettings(question_types=("repeat", "yes_no")))
+        evaluate(
+            ITEMS,
+            templates,
+            ScriptedBackend(PREFS),
+            EvalSettings(question_types=("repeat", "yes_no")),
+        )
     with pytest.raises(SettingError, match="4-option items such as V_1"):
         evaluate(ITEMS, templates, ScriptedBackend(PREFS), EvalSettings(question_types=("ab",)))
 
@@ -124,8 +142,13 @@ class PerByte(ScriptedBackend):
         from progalign.backends.base import ContinuationScore
 
         self.requests.extend(requests)
-        return [[ContinuationScore(-self.RATES.get(c, 2.0) * len(c.encode()), 3)
-                 for c in r.continuations] for r in requests]
+        return [
+            [
+                ContinuationScore(-self.RATES.get(c, 2.0) * len(c.encode()), 3)
+                for c in r.continuations
+            ]
+            for r in requests
+        ]
 
 
 def test_plain_scoring_asks_the_bare_scenario_and_normalises_per_byte(templates):

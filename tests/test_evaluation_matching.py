@@ -9,13 +9,20 @@ from progalign.evaluation.templates import QuestionTemplate
 
 SHOWN = ("I return the wallet.", "I keep the money.")
 PAPER_AB = QuestionTemplate(
-    "ab", "h", "{} q \nA. {} \nB. {}",
-    {"A": ("A", "a", "A.", "A. {optionA}", "{optionA}", "Option 1"),
-     "B": ("B", "b", "B.", "B. {optionB}", "{optionB}", "Option 2")},
+    "ab",
+    "h",
+    "{} q \nA. {} \nB. {}",
+    {
+        "A": ("A", "a", "A.", "A. {optionA}", "{optionA}", "Option 1"),
+        "B": ("B", "b", "B.", "B. {optionB}", "{optionB}", "Option 2"),
+    },
 )
-REPEAT = QuestionTemplate("repeat", "h", "{} q\n- {} \n- {}.",
-                          {"A": ("{optionA}", "{optionA_short}"),
-                           "B": ("{optionB}", "{optionB_short}")})
+REPEAT = QuestionTemplate(
+    "repeat",
+    "h",
+    "{} q\n- {} \n- {}.",
+    {"A": ("{optionA}", "{optionA_short}"), "B": ("{optionB}", "{optionB_short}")},
+)
 
 
 @pytest.fixture()
@@ -25,8 +32,15 @@ def matcher() -> AnswerMatcher:
 
 @pytest.mark.parametrize(
     ("answer", "position"),
-    [("B", 1), ("b.", 1), ("A. I return the wallet.", 0), ("Answer: B", 1),
-     ("I keep the money.", 1), ("[a]", 0), ("Option 2", 1)],
+    [
+        ("B", 1),
+        ("b.", 1),
+        ("A. I return the wallet.", 0),
+        ("Answer: B", 1),
+        ("I keep the money.", 1),
+        ("[a]", 0),
+        ("Option 2", 1),
+    ],
 )
 def test_paper_era_labels(matcher, answer, position):
     assert matcher.match(answer, PAPER_AB, SHOWN).position == position

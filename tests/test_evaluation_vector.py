@@ -21,15 +21,26 @@ def _labels(a1: dict[int, str], a2: dict[int, str]) -> dict[str, tuple[str, ...]
 
 
 M1 = Item("H_1", "moralchoice", "c1", ("a", "b"), labels=_labels({0: "Yes"}, {5: "Yes"}))
-M2 = Item("H_2", "moralchoice", "c2", ("a", "b"),
-          labels=_labels({1: "No Agreement", 9: "No Agreement"}, {9: "Yes"}))
+M2 = Item(
+    "H_2",
+    "moralchoice",
+    "c2",
+    ("a", "b"),
+    labels=_labels({1: "No Agreement", 9: "No Agreement"}, {9: "Yes"}),
+)
 F1 = Item("F_1", "foundation", "c", ("x", "y"), theme="Harm_Care")
 F2 = Item("F_2", "foundation", "c", ("x", "y"), theme="Harm_Care")
 F3 = Item("F_3", "foundation", "c", ("x", "y"), theme="Purity_Sancity")
 V1 = Item("V_1", "views", "c", ("t", "m", "p", "i"))
 ITEMS = [M1, M2, F1, F2, F3, V1]
-PROBS = [np.array([0.8, 0.2]), np.array([0.25, 0.75]), np.array([0.9, 0.1]),
-         np.array([0.5, 0.5]), np.array([0.2, 0.8]), np.array([0.1, 0.2, 0.3, 0.4])]
+PROBS = [
+    np.array([0.8, 0.2]),
+    np.array([0.25, 0.75]),
+    np.array([0.9, 0.1]),
+    np.array([0.5, 0.5]),
+    np.array([0.2, 0.8]),
+    np.array([0.1, 0.2, 0.3, 0.4]),
+]
 
 
 def test_rule_template_resolves_no_agreement_by_the_other_side() -> None:

@@ -48,8 +48,9 @@ PROGRESS = re.compile(r"\|\s*([1-9]\d*)/(\d+) \[")  # a tqdm bar past its first 
 
 
 @pytest.fixture(scope="module")
-def reference_values(offline_cache: Path, questionnaire: Path,
-                     tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def reference_values(
+    offline_cache: Path, questionnaire: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """An uninterrupted ``progalign values`` run (in this process, same thread count)."""
     import torch
 
@@ -66,8 +67,9 @@ def reference_values(offline_cache: Path, questionnaire: Path,
     return result
 
 
-def _wait_for(what: str, ready: Callable[[], bool], proc: subprocess.Popen[Any],
-              timeout: float = 300) -> None:
+def _wait_for(
+    what: str, ready: Callable[[], bool], proc: subprocess.Popen[Any], timeout: float = 300
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
@@ -82,9 +84,11 @@ def _wait_for(what: str, ready: Callable[[], bool], proc: subprocess.Popen[Any],
 def _progress_in(path: Path, label: str = "") -> Callable[[], bool]:
     def ready() -> bool:
         text = path.read_text(errors="replace") if path.exists() else ""
-        tail = text[text.rfind(label):] if label else text
+        tail = text[text.rfind(label) :] if label else text
         return (not label or label in text) and any(
-            int(m[1]) < int(m[2]) for m in PROGRESS.finditer(tail))
+            int(m[1]) < int(m[2]) for m in PROGRESS.finditer(tail)
+        )
+
     return ready
 
 
@@ -101,8 +105,12 @@ def _same_result(a: dict[str, Any], b: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- SIGKILL
 @pytest.mark.slow
 def test_sigkill_mid_evaluation_leaves_no_result_and_the_rerun_matches(
-        offline: dict[str, str], offline_cache: Path, questionnaire: Path,
-        reference_values: dict[str, Any], tmp_path: Path) -> None:
+    offline: dict[str, str],
+    offline_cache: Path,
+    questionnaire: Path,
+    reference_values: dict[str, Any],
+    tmp_path: Path,
+) -> None:
     results, logs = tmp_path / "results", tmp_path / "logs"
     results.mkdir()
     logs.mkdir()
@@ -123,14 +131,25 @@ def test_sigkill_mid_evaluation_leaves_no_result_and_the_rerun_matches(
 
 @pytest.mark.slow
 def test_concurrent_evaluations_to_one_file_leave_one_complete_result(
-        offline: dict[str, str], offline_cache: Path, questionnaire: Path,
-        reference_values: dict[str, Any], tmp_path: Path) -> None:
+    offline: dict[str, str],
+    offline_cache: Path,
+    questionnaire: Path,
+    reference_values: dict[str, Any],
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "same.json"
     model = offline_cache / "models" / "tiny-seed0"
     # different bootstrap seeds: the two complete results differ (in their intervals)
-    procs = [subprocess.Popen(values_cmd(model, questionnaire, out, "--seed", str(seed)),
-                              env=offline, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True) for seed in (0, 1)]
+    procs = [
+        subprocess.Popen(
+            values_cmd(model, questionnaire, out, "--seed", str(seed)),
+            env=offline,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (0, 1)
+    ]
     errors = [p.communicate(timeout=600)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-1500:] for e in errors]
     result = json.loads(out.read_text())  # one whole JSON document, not two interleaved
@@ -144,27 +163,52 @@ def test_concurrent_evaluations_to_one_file_leave_one_complete_result(
 
 def _write_corpus(path: Path, n: int = 400) -> Path:
     words = ("the", "king", "and", "the", "people", "of", "the", "land", "spoke", "of", "law")
-    rows = [{"content": " ".join(words[(i + j) % len(words)] for j in range(60)),
-             "creation_year": 1650, "source_dataset": "test", "license": "public-domain",
-             "source": "test"} for i in range(n)]
+    rows = [
+        {
+            "content": " ".join(words[(i + j) % len(words)] for j in range(60)),
+            "creation_year": 1650,
+            "source_dataset": "test",
+            "license": "public-domain",
+            "source": "test",
+        }
+        for i in range(n)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 @pytest.mark.slow
 def test_sigkill_mid_training_leaves_no_model_and_the_rerun_completes(
-        offline: dict[str, str], offline_cache: Path, tmp_path: Path) -> None:
+    offline: dict[str, str], offline_cache: Path, tmp_path: Path
+) -> None:
     corpus = _write_corpus(tmp_path / "C017.jsonl")
     models = tmp_path / "models"
     out = models / "C017"
-    cmd = [sys.executable, "-m", "progalign.cli", "train-hislm", "--base",
-           str(offline_cache / "models" / "tiny-seed0"), "--corpus", str(corpus),
-           "--out", str(out), "--max-seq-len", "32", "--batch-size", "4", "--top-k-layers", "1",
-           "--max-tokens", "1024"]  # 32 blocks: 7 steps per epoch
+    cmd = [
+        sys.executable,
+        "-m",
+        "progalign.cli",
+        "train-hislm",
+        "--base",
+        str(offline_cache / "models" / "tiny-seed0"),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--max-seq-len",
+        "32",
+        "--batch-size",
+        "4",
+        "--top-k-layers",
+        "1",
+        "--max-tokens",
+        "1024",
+    ]  # 32 blocks: 7 steps per epoch
     err_log = tmp_path / "killed.err"
     with open(err_log, "w") as err:
-        proc = subprocess.Popen([*cmd, "--epochs", "200"], env=offline,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            [*cmd, "--epochs", "200"], env=offline, stdout=subprocess.DEVNULL, stderr=err
+        )
         _wait_for("training steps", _progress_in(err_log), proc)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL
@@ -173,11 +217,13 @@ def test_sigkill_mid_training_leaves_no_model_and_the_rerun_completes(
     assert all(p.name.startswith(".C017.") for p in models.iterdir())
     assert not [p for p in models.rglob("*") if p.name in ("config.json", "model.safetensors")]
 
-    rerun = subprocess.run([*cmd, "--epochs", "1"], env=offline, capture_output=True, text=True,
-                           timeout=600)
+    rerun = subprocess.run(
+        [*cmd, "--epochs", "1"], env=offline, capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert {"config.json", "model.safetensors", "progalign_model.json"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     assert read_json(out / "progalign_model.json")["config"]["epochs"] == 1
 
 
@@ -195,8 +241,17 @@ def _workdir(path: Path) -> Path:
 
 def _snakemake_cmd(*args: str, config: tuple[str, ...] = ()) -> list[str]:
     # targets before --configfile, which takes every following word as a file
-    return [sys.executable, "-m", "snakemake", "--cores", "1", *args,
-            "--configfile", "configs/ci.yaml", *config]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "1",
+        *args,
+        "--configfile",
+        "configs/ci.yaml",
+        *config,
+    ]
 
 
 def _outputs(workdir: Path) -> dict[str, Any]:
@@ -212,19 +267,31 @@ def _outputs(workdir: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def contested_run(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory,
-                  ) -> tuple[Path, subprocess.CompletedProcess[str], int]:
+def contested_run(
+    offline_cache: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str], int]:
     """Start the CI workflow, then a second Snakemake on the same folder while it holds its lock.
 
     Returns the folder, the second invocation and the first one's exit code.
     """
-    env = {**os.environ, "PROGALIGN_CACHE": str(offline_cache),
-           "PROGALIGN_PYPI_INDEX": DEAD_INDEX, "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PROGALIGN_CACHE": str(offline_cache),
+        "PROGALIGN_PYPI_INDEX": DEAD_INDEX,
+        "HF_HUB_OFFLINE": "1",
+    }
     workdir = _workdir(tmp_path_factory.mktemp("contested") / "wf")
     log = workdir.parent / "first.log"
     with open(log, "w") as handle:
-        first = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, env=env, stdout=handle,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        first = subprocess.Popen(
+            _snakemake_cmd(TARGET),
+            cwd=workdir,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         locks = workdir / ".snakemake" / "locks"
         _wait_for("the first run's lock", lambda: locks.is_dir() and any(locks.iterdir()), first)
         # Freeze the first run (Snakemake and its job) while the second one starts: otherwise a
@@ -233,8 +300,14 @@ def contested_run(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory,
         os.killpg(first.pid, signal.SIGSTOP)
         try:
             assert not (workdir / TARGET).exists()
-            second = subprocess.run(_snakemake_cmd(TARGET), cwd=workdir, env=env,
-                                    capture_output=True, text=True, timeout=600)
+            second = subprocess.run(
+                _snakemake_cmd(TARGET),
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
         finally:
             os.killpg(first.pid, signal.SIGCONT)
         code = first.wait(timeout=600)
@@ -244,7 +317,8 @@ def contested_run(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.mark.slow
 def test_second_snakemake_on_the_same_folder_is_refused_and_the_first_finishes(
-        contested_run: tuple[Path, subprocess.CompletedProcess[str], int]) -> None:
+    contested_run: tuple[Path, subprocess.CompletedProcess[str], int],
+) -> None:
     workdir, second, first_code = contested_run
     assert second.returncode != 0 and first_code == 0
     said = second.stdout + second.stderr
@@ -256,17 +330,30 @@ def test_second_snakemake_on_the_same_folder_is_refused_and_the_first_finishes(
 
 @pytest.mark.slow
 def test_sigkill_of_snakemake_mid_job_then_rerun_equals_an_uninterrupted_run(
-        offline: dict[str, str],
-        contested_run: tuple[Path, subprocess.CompletedProcess[str], int],
-        tmp_path: Path) -> None:
+    offline: dict[str, str],
+    contested_run: tuple[Path, subprocess.CompletedProcess[str], int],
+    tmp_path: Path,
+) -> None:
     reference = _outputs(contested_run[0])
     workdir = _workdir(tmp_path / "wf")
     job_log = workdir / "logs/values/base.log"
     with open(tmp_path / "killed.log", "w") as handle:
-        proc = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, env=offline, stdout=handle,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_for("the values job", lambda: job_log.exists() and (
-            "Loading weights" in (text := job_log.read_text()) or "scoring" in text), proc)
+        proc = subprocess.Popen(
+            _snakemake_cmd(TARGET),
+            cwd=workdir,
+            env=offline,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait_for(
+            "the values job",
+            lambda: (
+                job_log.exists()
+                and ("Loading weights" in (text := job_log.read_text()) or "scoring" in text)
+            ),
+            proc,
+        )
         os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its running job
         proc.wait()
     assert not (workdir / "results/values/base.json").exists()
@@ -275,22 +362,41 @@ def test_sigkill_of_snakemake_mid_job_then_rerun_equals_an_uninterrupted_run(
     # the lock of the killed run stays: the next run refuses until --unlock (as for the
     # concurrent run of the previous test, whose message says so)
     assert any((workdir / ".snakemake" / "locks").iterdir())
-    unlock = subprocess.run(_snakemake_cmd("--unlock"), cwd=workdir, env=offline,
-                            capture_output=True, text=True, timeout=600)
+    unlock = subprocess.run(
+        _snakemake_cmd("--unlock"),
+        cwd=workdir,
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    rerun = subprocess.run(_snakemake_cmd(TARGET, "--rerun-incomplete"), cwd=workdir, env=offline,
-                           capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        _snakemake_cmd(TARGET, "--rerun-incomplete"),
+        cwd=workdir,
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert reference and _outputs(workdir) == reference
 
 
 @pytest.mark.slow
 def test_workflow_with_a_missing_model_fails_naming_it_and_writes_no_values(
-        offline: dict[str, str], tmp_path: Path) -> None:
+    offline: dict[str, str], tmp_path: Path
+) -> None:
     workdir = _workdir(tmp_path / "wf")
     (workdir / "missing.yaml").write_text("models:\n  base: /nonexistent/model\n")
-    done = subprocess.run(_snakemake_cmd(TARGET, config=("missing.yaml",)), cwd=workdir,
-                          env=offline, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        _snakemake_cmd(TARGET, config=("missing.yaml",)),
+        cwd=workdir,
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode != 0
     log = (workdir / "logs/values/base.log").read_text()
     assert "model '/nonexistent/model': no such folder" in log and "Traceback" not in log
@@ -298,23 +404,59 @@ def test_workflow_with_a_missing_model_fails_naming_it_and_writes_no_values(
     assert not _temp_files(workdir / "results")
 
 
-def test_cli_with_a_missing_model_is_one_clear_error(offline: dict[str, str], questionnaire: Path,
-                                                     tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_with_a_missing_model_is_one_clear_error(
+    offline: dict[str, str], questionnaire: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "v.json"
-    assert main(["values", "--model", str(tmp_path / "no-model"), "--questionnaire",
-                 str(questionnaire), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "values",
+                "--model",
+                str(tmp_path / "no-model"),
+                "--questionnaire",
+                str(questionnaire),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "no-model" in err and "no such folder" in err and "Traceback" not in err
     empty = tmp_path / "empty-folder"
     empty.mkdir()
-    assert main(["values", "--model", str(empty), "--questionnaire", str(questionnaire),
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "values",
+                "--model",
+                str(empty),
+                "--questionnaire",
+                str(questionnaire),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "empty-folder" in err and "cannot be loaded" in err and "Traceback" not in err
     corpus = _write_corpus(tmp_path / "C017.jsonl", n=4)
-    assert main(["train-hislm", "--base", "./no/such/model", "--corpus", str(corpus),
-                 "--out", str(tmp_path / "m")]) == 2
+    assert (
+        main(
+            [
+                "train-hislm",
+                "--base",
+                "./no/such/model",
+                "--corpus",
+                str(corpus),
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
     assert "./no/such/model" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "m").exists()
 
@@ -374,7 +516,8 @@ def faulty() -> Iterator[Served]:
 
 
 def test_truncated_body_without_length_is_refetched_and_never_used(
-        faulty: Served, tmp_path: Path) -> None:
+    faulty: Served, tmp_path: Path
+) -> None:
     url, handler = faulty
     handler.faults[:] = ["short-no-length"]
     dest = tmp_path / "f.bin"
@@ -384,7 +527,8 @@ def test_truncated_body_without_length_is_refetched_and_never_used(
 
 
 def test_always_truncated_is_a_clear_error_and_leaves_nothing_at_the_target(
-        faulty: Served, tmp_path: Path) -> None:
+    faulty: Served, tmp_path: Path
+) -> None:
     url, handler = faulty
     handler.faults[:] = ["short-no-length"] * 2
     dest = tmp_path / "f.bin"
@@ -394,7 +538,8 @@ def test_always_truncated_is_a_clear_error_and_leaves_nothing_at_the_target(
 
 
 def test_bit_flip_is_rejected_and_one_fresh_fetch_repairs_it(
-        faulty: Served, tmp_path: Path) -> None:
+    faulty: Served, tmp_path: Path
+) -> None:
     url, handler = faulty
     handler.faults[:] = ["flip"]
     dest = tmp_path / "f.bin"
@@ -427,7 +572,8 @@ def test_server_ignoring_range_restarts_cleanly(faulty: Served, tmp_path: Path) 
 
 
 def test_repeated_drops_stop_with_a_resumable_part_and_the_rerun_completes(
-        faulty: Served, tmp_path: Path) -> None:
+    faulty: Served, tmp_path: Path
+) -> None:
     url, handler = faulty
     handler.faults[:] = ["cut"] * 8
     dest = tmp_path / "f.bin"
@@ -449,8 +595,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -477,7 +626,8 @@ def test_real_disk_full_keeps_old_file_and_folder_and_leaves_no_temp(small_disk:
 
 
 def test_download_onto_a_full_disk_says_so_and_resumes_once_there_is_space(
-        small_disk: Path, faulty: Served) -> None:
+    small_disk: Path, faulty: Served
+) -> None:
     url, handler = faulty
     dest = small_disk / "f.bin"
     with pytest.raises(DownloadError, match="No space left"):
@@ -517,17 +667,20 @@ def _denied(*args: object, **kwargs: object) -> Any:
 
 
 @pytest.mark.parametrize("fault", ["write", "fsync", "mkstemp", "replace"])
-def test_failed_atomic_write_keeps_the_old_content(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   fault: str) -> None:
+def test_failed_atomic_write_keeps_the_old_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
     target = tmp_path / "r.json"
     write_json(target, {"v": 1})
     if fault == "write":
         real = os.fdopen
         monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _FullDisk(real(fd, *a, **k), 10))
     elif fault == "fsync":
-        monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(
-            OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
+        monkeypatch.setattr(
+            os,
+            "fsync",
+            lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))),
+        )
     elif fault == "mkstemp":  # a read-only folder (root ignores chmod, so simulate EACCES)
         monkeypatch.setattr(pio.tempfile, "mkstemp", _denied)
     else:
@@ -541,9 +694,9 @@ def test_failed_atomic_write_keeps_the_old_content(tmp_path: Path,
 
 
 @pytest.mark.parametrize("failing_call", [1, 2])
-def test_failed_folder_replace_keeps_the_old_folder(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    failing_call: int) -> None:
+def test_failed_folder_replace_keeps_the_old_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
     """Replacing a folder takes two renames (old aside, new in); either may be refused."""
     target = tmp_path / "model"
     with atomic_dir(target) as tmp:
@@ -565,7 +718,8 @@ def test_failed_folder_replace_keeps_the_old_folder(tmp_path: Path,
 
 
 def test_folder_that_appears_while_we_finish_is_replaced_not_crashed_on(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two builders of one cache folder (e.g. two jobs converting the embedded model)."""
     target = tmp_path / "model"
     real, raced = os.replace, list[bool]()
@@ -586,62 +740,141 @@ def test_folder_that_appears_while_we_finish_is_replaced_not_crashed_on(
 
 
 # ----------------------------------------------------------------------------- malformed input
-_MC_RULES = ["death", "pain", "disable", "freedom", "pleasure", "deceive", "cheat",
-             "break_promise", "break_law", "duty"]
-MC_HEADER = ["scenario_id", "ambiguity", "generation_type", "generation_rule", "context",
-             "action1", "action2", *(f"a1_{r}" for r in _MC_RULES),
-             *(f"a2_{r}" for r in _MC_RULES)]
+_MC_RULES = [
+    "death",
+    "pain",
+    "disable",
+    "freedom",
+    "pleasure",
+    "deceive",
+    "cheat",
+    "break_promise",
+    "break_law",
+    "duty",
+]
+MC_HEADER = [
+    "scenario_id",
+    "ambiguity",
+    "generation_type",
+    "generation_rule",
+    "context",
+    "action1",
+    "action2",
+    *(f"a1_{r}" for r in _MC_RULES),
+    *(f"a2_{r}" for r in _MC_RULES),
+]
 
 
 def _mc_row(sid: str) -> list[str]:
-    return [sid, "low", "Generated", "Do not kill", "You hold a grenade.", "I throw it.",
-            "I keep it.", "Yes", *["No"] * 19]
+    return [
+        sid,
+        "low",
+        "Generated",
+        "Do not kill",
+        "You hold a grenade.",
+        "I throw it.",
+        "I keep it.",
+        "Yes",
+        *["No"] * 19,
+    ]
 
 
 @pytest.mark.parametrize("ragged", ["short", "long"])
 def test_ragged_csv_row_is_one_clear_error_naming_file_and_row(
-        offline: dict[str, str], offline_cache: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str], ragged: str) -> None:
+    offline: dict[str, str],
+    offline_cache: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ragged: str,
+) -> None:
     rows = [MC_HEADER, _mc_row("H_1"), _mc_row("H_2"), _mc_row("H_3")]
     rows[2] = rows[2][:-3] if ragged == "short" else [*rows[2], "Yes"]
     csv = tmp_path / "mine.csv"
     csv.write_text("".join(",".join(r) + "\n" for r in rows))
     out = tmp_path / "v.json"
-    assert main(["values", "--model", str(offline_cache / "models" / "tiny-seed0"),
-                 "--moralchoice", str(csv), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "values",
+                "--model",
+                str(offline_cache / "models" / "tiny-seed0"),
+                "--moralchoice",
+                str(csv),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "mine.csv" in err and "row 3" in err and "Traceback" not in err
     assert not out.exists()
 
 
-def test_truncated_questionnaire_items_are_refused(offline: dict[str, str], offline_cache: Path,
-                                                  questionnaire: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_truncated_questionnaire_items_are_refused(
+    offline: dict[str, str],
+    offline_cache: Path,
+    questionnaire: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     torn = tmp_path / "q"
     shutil.copytree(questionnaire, torn)
     items = torn / "items.jsonl"
     items.write_bytes(items.read_bytes()[:-40])  # a writer killed mid-line (no atomic write)
     out = tmp_path / "v.json"
-    assert main(["values", "--model", str(offline_cache / "models" / "tiny-seed0"),
-                 "--questionnaire", str(torn), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "values",
+                "--model",
+                str(offline_cache / "models" / "tiny-seed0"),
+                "--questionnaire",
+                str(torn),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "items.jsonl" in err and "truncated" in err and not out.exists()
 
 
-@pytest.mark.parametrize(("line", "problem"), [
-    ("this is not JSON", "invalid JSON"),
-    ('{"content": "a torn last li', "invalid JSON"),
-    ('["a", "list"]', "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("this is not JSON", "invalid JSON"),
+        ('{"content": "a torn last li', "invalid JSON"),
+        ('["a", "list"]', "expected a JSON object"),
+    ],
+)
 def test_corpus_line_that_is_not_a_record_names_file_and_line(
-        offline: dict[str, str], offline_cache: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str], line: str, problem: str) -> None:
+    offline: dict[str, str],
+    offline_cache: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    line: str,
+    problem: str,
+) -> None:
     corpus = _write_corpus(tmp_path / "C017.jsonl", n=2)
     with corpus.open("a") as handle:
         handle.write(line + ("\n" if "torn" not in line else ""))
     out = tmp_path / "model"
-    assert main(["train-hislm", "--base", str(offline_cache / "models" / "tiny-seed0"),
-                 "--corpus", str(corpus), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "train-hislm",
+                "--base",
+                str(offline_cache / "models" / "tiny-seed0"),
+                "--corpus",
+                str(corpus),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"{corpus}, row 3: {problem}" in err and "Traceback" not in err
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["C017.jsonl"]
@@ -656,15 +889,32 @@ def test_empty_refusing_and_garbage_answers_are_counted_never_nan(head_templates
 
     labels: dict[str, tuple[str, ...]] = {"a1": ("Yes",) + ("No",) * 9, "a2": ("No",) * 10}
     items = [
-        Item("H_1", "moralchoice", "You hold a grenade.", ("I throw it.", "I keep it."),
-             labels=labels),
-        Item("F_1", "foundation", "A child is bullied.", ("I intervene.", "I walk away."),
-             theme="Harm_Care"),
-        Item("V_1", "views", "What is art?", ("Art is divine.", "Art is material.",
-                                              "Art is constructed.", "Art is integral.")),
+        Item(
+            "H_1",
+            "moralchoice",
+            "You hold a grenade.",
+            ("I throw it.", "I keep it."),
+            labels=labels,
+        ),
+        Item(
+            "F_1",
+            "foundation",
+            "A child is bullied.",
+            ("I intervene.", "I walk away."),
+            theme="Harm_Care",
+        ),
+        Item(
+            "V_1",
+            "views",
+            "What is art?",
+            ("Art is divine.", "Art is material.", "Art is constructed.", "Art is integral."),
+        ),
     ]
-    answers = {"grenade": "", "bullied": "I'm sorry, but I cannot help with that.",
-               "art": "\x00\ufffd\u202e ##### " + "lorem " * 500}
+    answers = {
+        "grenade": "",
+        "bullied": "I'm sorry, but I cannot help with that.",
+        "art": "\x00\ufffd\u202e ##### " + "lorem " * 500,
+    }
 
     def answer(prompt: str) -> str:
         return next(a for key, a in answers.items() if key in prompt)
@@ -701,16 +951,33 @@ def test_non_finite_log_likelihoods_are_invalid_answers_not_nan(head_templates: 
                 if "bullied" in context:
                     return [-math.inf] * n
                 return [-1.0, -math.inf, -2.0, -3.0][:n]
-            return [[ContinuationScore(v, 1) for v in score(r.context, len(r.continuations))]
-                    for r in requests]
+
+            return [
+                [ContinuationScore(v, 1) for v in score(r.context, len(r.continuations))]
+                for r in requests
+            ]
 
     items = [
-        Item("H_1", "moralchoice", "You hold a grenade.", ("I throw it.", "I keep it."),
-             labels={"a1": ("Yes",) + ("No",) * 9, "a2": ("No",) * 10}),
-        Item("F_1", "foundation", "A child is bullied.", ("I intervene.", "I walk away."),
-             theme="Harm_Care"),
-        Item("V_1", "views", "What is art?", ("Art is divine.", "Art is material.",
-                                              "Art is constructed.", "Art is integral.")),
+        Item(
+            "H_1",
+            "moralchoice",
+            "You hold a grenade.",
+            ("I throw it.", "I keep it."),
+            labels={"a1": ("Yes",) + ("No",) * 9, "a2": ("No",) * 10},
+        ),
+        Item(
+            "F_1",
+            "foundation",
+            "A child is bullied.",
+            ("I intervene.", "I walk away."),
+            theme="Harm_Care",
+        ),
+        Item(
+            "V_1",
+            "views",
+            "What is art?",
+            ("Art is divine.", "Art is material.", "Art is constructed.", "Art is integral."),
+        ),
     ]
     settings = EvalSettings(permutations="identity", bootstrap=20)
     result = evaluate(items, load_templates(head_templates), Overflowing(), settings)

@@ -61,11 +61,18 @@ def test_parse_centuries() -> None:
 
 
 def test_selection_by_century_ignores_other_files() -> None:
-    listing = [rf("README.md", 5), rf("C016/Y01520.json", 10), rf("C017/Y01650.json", 10),
-               rf("C017/Y01605.json", 10), rf("C017/undated.json", 10), rf("C018/Y01711.json", 9)]
+    listing = [
+        rf("README.md", 5),
+        rf("C016/Y01520.json", 10),
+        rf("C017/Y01650.json", 10),
+        rf("C017/Y01605.json", 10),
+        rf("C017/undated.json", 10),
+        rf("C018/Y01711.json", 9),
+    ]
     picked = select_corpus_files(listing, ["C017"])
     assert {c: [f.path for f in fs] for c, fs in picked.items()} == {
-        "C017": ["C017/Y01605.json", "C017/Y01650.json"]}
+        "C017": ["C017/Y01605.json", "C017/Y01650.json"]
+    }
     assert list(select_corpus_files(listing)) == ["C016", "C017", "C018"]
     with pytest.raises(DownloadError, match=r"\['C013'\].*available"):
         select_corpus_files(listing, ["C013", "C017"])
@@ -84,23 +91,36 @@ def test_budget_is_balanced_across_centuries_and_deterministic() -> None:
 
 
 def test_budget_skips_files_that_do_not_fit_and_never_exceeds_it() -> None:
-    listing = [rf("C018/Y01700.json", 900), rf("C018/Y01750.json", 50),
-               rf("C019/Y01850.json", 500), rf("C019/Y01860.json", 60)]
+    listing = [
+        rf("C018/Y01700.json", 900),
+        rf("C018/Y01750.json", 50),
+        rf("C019/Y01850.json", 500),
+        rf("C019/Y01860.json", 60),
+    ]
     for budget in (0, 49, 50, 110, 560, 610, 1000, 1510):
         picked = select_corpus_files(listing, max_bytes=budget)
         total = sum(f.size for fs in picked.values() for f in fs)
         assert total <= budget
     picked = select_corpus_files(listing, max_bytes=110)
-    assert [f.path for fs in picked.values() for f in fs] == ["C018/Y01750.json",
-                                                              "C019/Y01860.json"]
+    assert [f.path for fs in picked.values() for f in fs] == [
+        "C018/Y01750.json",
+        "C019/Y01860.json",
+    ]
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
 def test_iter_json_list_matches_json_load(tmp_path: Path, chunk: int) -> None:
-    text = "ſome olde téxt, with [brackets] and \"quotes\"" * 5
-    items = [{"content": text, "creation_year": 1605},
-             {"nested": {"a": [1, 2, {"b": None}]}, "n": 12345678}, 123456, -7.5e3, "s", True,
-             [], {}]
+    text = 'ſome olde téxt, with [brackets] and "quotes"' * 5
+    items = [
+        {"content": text, "creation_year": 1605},
+        {"nested": {"a": [1, 2, {"b": None}]}, "n": 12345678},
+        123456,
+        -7.5e3,
+        "s",
+        True,
+        [],
+        {},
+    ]
     path = tmp_path / "x.json"
     path.write_text(" \n" + json.dumps(items, indent=2) + "\n", encoding="utf-8")
     assert list(iter_json_list(path, chunk=chunk)) == items
@@ -108,8 +128,9 @@ def test_iter_json_list_matches_json_load(tmp_path: Path, chunk: int) -> None:
     assert list(iter_json_list(path, chunk=chunk)) == []
 
 
-@pytest.mark.parametrize("text", ['{"a": 1}', "", "[{\"a\": 1},", "[{\"a\": 1} {\"b\": 2}]",
-                                  "[{\"a\": tru}]"])
+@pytest.mark.parametrize(
+    "text", ['{"a": 1}', "", '[{"a": 1},', '[{"a": 1} {"b": 2}]', '[{"a": tru}]']
+)
 def test_iter_json_list_rejects_malformed_files(tmp_path: Path, text: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(text, encoding="utf-8")
@@ -118,15 +139,28 @@ def test_iter_json_list_rejects_malformed_files(tmp_path: Path, text: str) -> No
 
 
 def test_fetch_corpus_selected_centuries(hub: FakeHub, tmp_path: Path) -> None:
-    out = fetch_corpus(tmp_path / "corpus", revision=COMMIT, centuries="C017,C018",
-                       endpoint=hub.endpoint, progress=False)
+    out = fetch_corpus(
+        tmp_path / "corpus",
+        revision=COMMIT,
+        centuries="C017,C018",
+        endpoint=hub.endpoint,
+        progress=False,
+    )
     assert sorted(p.name for p in out.iterdir()) == ["C017.jsonl", "C018.jsonl", "manifest.json"]
-    assert fetched_paths(hub) == {"C017/Y01605.json", "C017/Y01650.json", "C017/Y01690.json",
-                                  "C018/Y01711.json", "C018/Y01776.json"}
+    assert fetched_paths(hub) == {
+        "C017/Y01605.json",
+        "C017/Y01650.json",
+        "C017/Y01690.json",
+        "C018/Y01711.json",
+        "C018/Y01776.json",
+    }
     repo = hub.repos[("dataset", HISTTEXT_REPO)]
     rows = read_jsonl(out / "C017.jsonl")
-    expected = [r for p in ("C017/Y01605.json", "C017/Y01650.json", "C017/Y01690.json")
-                for r in json.loads(repo.files[p])]
+    expected = [
+        r
+        for p in ("C017/Y01605.json", "C017/Y01650.json", "C017/Y01690.json")
+        for r in json.loads(repo.files[p])
+    ]
     assert [r["content"] for r in rows] == [r["content"] for r in expected]
     assert all(set(r) == KEYS and r["license"] == "CC-BY-4.0" for r in rows)
     assert rows[0]["source"] == f"hf://datasets/{HISTTEXT_REPO}@{COMMIT}/C017/Y01605.json"
@@ -135,13 +169,20 @@ def test_fetch_corpus_selected_centuries(hub: FakeHub, tmp_path: Path) -> None:
     assert manifest["revision"] == COMMIT and manifest["centuries"]["C017"]["records"] == 9
 
 
-def test_fetch_corpus_with_budget_fetches_only_the_chosen_files(hub: FakeHub,
-                                                                tmp_path: Path) -> None:
+def test_fetch_corpus_with_budget_fetches_only_the_chosen_files(
+    hub: FakeHub, tmp_path: Path
+) -> None:
     repo = hub.repos[("dataset", HISTTEXT_REPO)]
     sizes = {p: len(d) for p, d in repo.files.items()}
     budget = sizes["C017/Y01605.json"] + sizes["C018/Y01711.json"] + 100
-    out = fetch_corpus(tmp_path / "corpus", revision=COMMIT, centuries=["C017", "C018"],
-                       max_bytes=budget, endpoint=hub.endpoint, progress=False)
+    out = fetch_corpus(
+        tmp_path / "corpus",
+        revision=COMMIT,
+        centuries=["C017", "C018"],
+        max_bytes=budget,
+        endpoint=hub.endpoint,
+        progress=False,
+    )
     manifest = read_json(out / "manifest.json")
     chosen = {f["path"] for c in manifest["centuries"].values() for f in c["files"]}
     assert fetched_paths(hub) == chosen
@@ -153,14 +194,17 @@ def test_fetch_corpus_with_budget_fetches_only_the_chosen_files(hub: FakeHub,
 
 
 def test_fetch_corpus_skips_and_counts_bad_records(tmp_path: Path) -> None:
-    records = [{"content": "ok", "creation_year": 1650, "source_dataset": "EEBO"},
-               {"content": "", "creation_year": 1650}, {"content": "x", "creation_year": "1650"},
-               {"content": "x", "creation_year": 1750}, ["not", "a", "dict"]]
+    records = [
+        {"content": "ok", "creation_year": 1650, "source_dataset": "EEBO"},
+        {"content": "", "creation_year": 1650},
+        {"content": "x", "creation_year": "1650"},
+        {"content": "x", "creation_year": 1750},
+        ["not", "a", "dict"],
+    ]
     repo = fake_histtext(COMMIT, {"C017": [1650]})
     repo.files["C017/Y01650.json"] = json.dumps(records).encode()
     with FakeHub([repo]) as hub:
-        out = fetch_corpus(tmp_path / "c", revision=COMMIT, endpoint=hub.endpoint,
-                           progress=False)
+        out = fetch_corpus(tmp_path / "c", revision=COMMIT, endpoint=hub.endpoint, progress=False)
     assert [r["content"] for r in read_jsonl(out / "C017.jsonl")] == ["ok"]
     assert sum(read_json(out / "manifest.json")["centuries"]["C017"]["skipped"].values()) == 4
 
@@ -182,9 +226,23 @@ def run_cli(argv: list[str]) -> int:
 
 def test_cli_fetch_corpus(hub: FakeHub, tmp_path: Path) -> None:
     out = tmp_path / "corpus"
-    code = run_cli(["hub", "fetch-corpus", "--revision", COMMIT, "--centuries", "C016",
-                    "--max-bytes", "1M", "--out", str(out), "--endpoint", hub.endpoint,
-                    "--no-progress"])
+    code = run_cli(
+        [
+            "hub",
+            "fetch-corpus",
+            "--revision",
+            COMMIT,
+            "--centuries",
+            "C016",
+            "--max-bytes",
+            "1M",
+            "--out",
+            str(out),
+            "--endpoint",
+            hub.endpoint,
+            "--no-progress",
+        ]
+    )
     assert code == 0 and sorted(p.name for p in out.iterdir()) == ["C016.jsonl", "manifest.json"]
 
 
@@ -204,10 +262,14 @@ def test_iter_json_list_random_documents(tmp_path: Path) -> None:
     scalars = [0, -1, 1e10, -0.5e-3, 12345, True, False, None, "", "a,]b", "ünï"]
     path = tmp_path / "r.json"
     for trial in range(60):
-        items = [rng.choice(scalars) if rng.random() < 0.4 else
-                 {"k": rng.choice(scalars), "l": [rng.choice(scalars)] * rng.randint(0, 3)}
-                 for _ in range(rng.randint(0, 8))]
-        text = json.dumps(items, indent=rng.choice([None, 1]), separators=rng.choice(
-            [(",", ":"), (", ", ": ")]))
+        items = [
+            rng.choice(scalars)
+            if rng.random() < 0.4
+            else {"k": rng.choice(scalars), "l": [rng.choice(scalars)] * rng.randint(0, 3)}
+            for _ in range(rng.randint(0, 8))
+        ]
+        text = json.dumps(
+            items, indent=rng.choice([None, 1]), separators=rng.choice([(",", ":"), (", ", ": ")])
+        )
         path.write_text(text, encoding="utf-8")
         assert list(iter_json_list(path, chunk=1 + trial % 9)) == items

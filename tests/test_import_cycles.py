@@ -89,11 +89,11 @@ def test_no_import_cycles_among_progalign_modules() -> None:
     cycles = import_cycles(graph)
     unexpected = [c for c in cycles if not any(set(c) <= k for k in KNOWN_CYCLES.values())]
     assert not unexpected, "import cycles:\n" + "\n\n".join(describe(graph, c) for c in unexpected)
-    stale = [name for name, known in KNOWN_CYCLES.items()
-             if not any(set(c) & known for c in cycles)]
+    stale = [
+        name for name, known in KNOWN_CYCLES.items() if not any(set(c) & known for c in cycles)
+    ]
     if stale:
-        warnings.warn(f"known import cycles gone, remove from KNOWN_CYCLES: {stale}",
-                      stacklevel=1)
+        warnings.warn(f"known import cycles gone, remove from KNOWN_CYCLES: {stale}", stacklevel=1)
 
 
 def test_io_and_download_depend_one_way() -> None:

@@ -160,7 +160,8 @@ def test_sha256_file_is_recomputed_when_the_file_changes(tmp_path: Path) -> None
 
 
 def test_remembered_digests_serve_later_processes_until_the_file_changes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from progalign import io

@@ -38,8 +38,9 @@ def _hidden(parent: Path, name: str) -> list[str]:
 
 
 def _killed_job(target: Path) -> None:
-    done = subprocess.run([sys.executable, "-c", _JOB, str(target), "kill"], check=False,
-                          timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-c", _JOB, str(target), "kill"], check=False, timeout=30
+    )
     assert done.returncode == -signal.SIGKILL
 
 
@@ -48,8 +49,12 @@ def live_job() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(target: Path) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-c", _JOB, str(target), "live"], text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _JOB, str(target), "live"],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         procs.append(proc)
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
         return proc
@@ -83,13 +88,13 @@ def test_a_killed_jobs_scratch_goes_when_the_next_job_asks_for_scratch(tmp_path:
     _killed_job(target)
     with scratch_dir(target) as scratch:
         (scratch / "x").write_text("1")
-        assert _hidden(tmp_path, "model") == sorted([scratch.name,
-                                                     scratch.name[:-7] + "owner"])
+        assert _hidden(tmp_path, "model") == sorted([scratch.name, scratch.name[:-7] + "owner"])
     assert list(tmp_path.iterdir()) == []
 
 
 def test_live_jobs_and_other_targets_are_left_alone(
-        tmp_path: Path, live_job: Callable[[Path], subprocess.Popen[str]]) -> None:
+    tmp_path: Path, live_job: Callable[[Path], subprocess.Popen[str]]
+) -> None:
     target = tmp_path / "step1"
     live_same = live_job(target)  # e.g. two jobs filling one cache folder
     live_other = live_job(tmp_path / "step10")  # another step of the run, still working

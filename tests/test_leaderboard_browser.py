@@ -14,23 +14,42 @@ from system_workflow import require_binaries
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "cached" / "signal"  # the default cached reference
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--enable-logging=stderr", "--v=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["chromium", *FLAGS, *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(["chromium", *FLAGS, *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.system
 def test_html_leaderboard_renders_without_console_errors(tmp_path: Path, ci_report) -> None:
     require_binaries("chromium", why="the browser test needs Debian's chromium")
     out = tmp_path / "report"
-    subprocess.run([sys.executable, "-m", "progalign.cli", "report", "build",
-                    "--tables", str(REFERENCE / "tables"), "--out", str(out),
-                    "--provenance", str(REFERENCE / "provenance.json"),
-                    "--verify-manifest", str(REFERENCE)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "progalign.cli",
+            "report",
+            "build",
+            "--tables",
+            str(REFERENCE / "tables"),
+            "--out",
+            str(out),
+            "--provenance",
+            str(REFERENCE / "provenance.json"),
+            "--verify-manifest",
+            str(REFERENCE),
+        ],
+        check=True,
+    )
     page = (out / "leaderboard.html").as_uri()
     # the browser really reports console messages on stderr: a broken page is caught
     broken = tmp_path / "broken.html"
@@ -48,11 +67,15 @@ def test_html_leaderboard_renders_without_console_errors(tmp_path: Path, ci_repo
     algorithms = {line.split(",")[1] for line in scores[1:]}
     assert "<table" in dom.stdout and all(a in dom.stdout for a in algorithms)
     # the mean column as the report shows it, each cell the CSV's mean at the shown digits
-    means = {float(row["mean_score"]) for row in csv.DictReader(
-        (out / "leaderboard.csv").open(encoding="utf-8"))}
-    cells = [line.rstrip(" |").rsplit("|", 1)[-1].strip()
-             for line in (out / "leaderboard.md").read_text(encoding="utf-8").splitlines()
-             if line.startswith("| ") and line[2].isdigit()]
+    means = {
+        float(row["mean_score"])
+        for row in csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8"))
+    }
+    cells = [
+        line.rstrip(" |").rsplit("|", 1)[-1].strip()
+        for line in (out / "leaderboard.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| ") and line[2].isdigit()
+    ]
     assert len(cells) == len(algorithms)
     for cell in cells:
         digits = len(cell.split(".")[1])

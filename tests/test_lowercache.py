@@ -41,8 +41,9 @@ def _with_new_top(src: Path, dst: Path, seed: int) -> Path:
     return dst
 
 
-def test_cached_scores_equal_full_forward_and_are_reused(tiny_model: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cached_scores_equal_full_forward_and_are_reused(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
     cached = HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=2)
     first = _scores(cached)
@@ -58,8 +59,9 @@ def test_cached_scores_equal_full_forward_and_are_reused(tiny_model: Path, tmp_p
     assert [p.stat().st_mtime_ns for p in entries] == mtimes
 
 
-def test_models_sharing_lower_layers_share_the_cache(tiny_model: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_models_sharing_lower_layers_share_the_cache(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
     other = _with_new_top(tiny_model, tmp_path / "other", seed=1)
     base = HFBackend(str(tiny_model), lower_cache_layers=3)
@@ -75,8 +77,9 @@ def test_models_sharing_lower_layers_share_the_cache(tiny_model: Path, tmp_path:
     assert got != _scores(base)
 
 
-def test_damaged_entry_is_recomputed(tiny_model: Path, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_entry_is_recomputed(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path / "cache"))
     backend = HFBackend(str(tiny_model), lower_cache_layers=2)
     first = _scores(backend)
@@ -100,7 +103,7 @@ def test_packed_rows_equal_one_piece_rows(tiny_model: Path) -> None:
         whole = lower_row(model, [*context, *cont], 2, cpu)
         assert torch.allclose(packed[: len(context)], whole[: len(context)], atol=1e-10)
         got = packed[offset : offset + len(cont)]
-        assert torch.allclose(got, whole[len(context):], atol=1e-10)  # float64: exact split
+        assert torch.allclose(got, whole[len(context) :], atol=1e-10)  # float64: exact split
         offset += len(cont)
     assert torch.equal(lower_packed(model, context, conts, 2, cpu), packed)  # deterministic
 
@@ -130,7 +133,8 @@ def test_concurrent_writers_of_one_entry_all_succeed(tmp_path: Path) -> None:
     got = store.get(key)
     assert got is not None and torch.equal(got, value)
     assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file()] == [
-        store.path(key).name]  # no temporary file left
+        store.path(key).name
+    ]  # no temporary file left
 
 
 SHARED = "System: answer the question below honestly and briefly. Question: which is better,"
@@ -143,7 +147,8 @@ PREFIXED = [
 
 
 def test_shared_prefix_in_upper_layers_equals_full_forward(
-        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A batch's common prefix goes through the upper layers once; every score still equals
     one full forward per (context, option), in float64 to 1e-9, with and without sharing."""
     from progalign.backends import lowercache
@@ -152,8 +157,7 @@ def test_shared_prefix_in_upper_layers_equals_full_forward(
     passes: list[int] = []
     original = lowercache.upper_prefix_kv
 
-    def counting(model: object, hidden: torch.Tensor, depth: int,
-                 device: torch.device) -> object:
+    def counting(model: object, hidden: torch.Tensor, depth: int, device: torch.device) -> object:
         passes.append(hidden.shape[0])
         return original(model, hidden, depth, device)  # type: ignore[arg-type]
 
@@ -162,8 +166,7 @@ def test_shared_prefix_in_upper_layers_equals_full_forward(
     questions = PREFIXED[:3]
     got = [[s.logprob for s in row] for row in shared.loglikelihood(questions)]
     contexts = [shared.tokenize_request(r).context for r in questions]
-    common = next(i for i, (a, b, c) in enumerate(zip(*contexts, strict=False))
-                  if not a == b == c)
+    common = next(i for i, (a, b, c) in enumerate(zip(*contexts, strict=False)) if not a == b == c)
     assert passes == [common]  # one batch, one pass over exactly the common prefix
     naive = [[s.logprob for s in row] for row in shared.loglikelihood_naive(questions)]
     for row, ref in zip(got, naive, strict=True):
@@ -172,11 +175,11 @@ def test_shared_prefix_in_upper_layers_equals_full_forward(
     # Mixed batches (with and without a long common prefix), and sharing turned off.
     for share in (True, False):
         passes.clear()
-        backend = HFBackend(str(tiny_model), lower_cache_layers=2, batch_size=2,
-                            dtype="float64", share_prefix=share)
+        backend = HFBackend(
+            str(tiny_model), lower_cache_layers=2, batch_size=2, dtype="float64", share_prefix=share
+        )
         got = [[s.logprob for s in row] for row in backend.loglikelihood(PREFIXED)]
         naive = [[s.logprob for s in row] for row in backend.loglikelihood_naive(PREFIXED)]
         for row, ref in zip(got, naive, strict=True):
             assert row == pytest.approx(ref, abs=1e-9)
         assert bool(passes) == share
-

@@ -61,8 +61,9 @@ def test_memo_equals_plain_forward_and_backward(tiny_model: Path, tmp_path: Path
         assert got_grads.keys() == want_grads.keys() and got_grads
         for name in want_grads:
             scale = want_grads[name].abs().max().item()
-            torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1e-3,
-                                       atol=1e-5 * scale)
+            torch.testing.assert_close(
+                got_grads[name], want_grads[name], rtol=1e-3, atol=1e-5 * scale
+            )
         assert memo.stats == {"memory": 0, "disk": 0, "computed": 3, "bypassed": 0}
         # the second pass is served from memory; a new memo on the same store reads the disk
         _loss_and_grads(memo_model, ids, mask)
@@ -91,8 +92,10 @@ def test_memo_serves_left_padding_and_bypasses_generation(tiny_model: Path):
         want = plain(input_ids=ids, attention_mask=left).logits
         torch.testing.assert_close(got[left.bool()], want[left.bool()], rtol=1e-5, atol=1e-5)
         assert memo.stats["computed"] == 3 and memo.stats["bypassed"] == 0
-        torch.testing.assert_close(model(input_ids=ids, attention_mask=holes).logits,
-                                   plain(input_ids=ids, attention_mask=holes).logits)
+        torch.testing.assert_close(
+            model(input_ids=ids, attention_mask=holes).logits,
+            plain(input_ids=ids, attention_mask=holes).logits,
+        )
         assert memo.stats["bypassed"] == 1
         out = model.generate(ids[:1, :4], max_new_tokens=3, do_sample=False)
         ref = plain.generate(ids[:1, :4], max_new_tokens=3, do_sample=False)
@@ -107,12 +110,16 @@ def test_memo_refuses_trainable_lower_layers(tiny_model: Path):
     assert "forward" not in model.base_model.__dict__
 
 
-def test_dpo_with_the_memo_trains_like_without(tiny_model: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch):
-    pairs = [PreferencePair(f"Is it right to {a}?", "yes", "no")
-             for a in ("lie", "steal", "help", "share")]
-    settings = TrainSettings(learning_rate=1e-2, epochs=2, batch_size=2, top_k_layers=1,
-                             sft_weight=0.04, seed=3)
+def test_dpo_with_the_memo_trains_like_without(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    pairs = [
+        PreferencePair(f"Is it right to {a}?", "yes", "no")
+        for a in ("lie", "steal", "help", "share")
+    ]
+    settings = TrainSettings(
+        learning_rate=1e-2, epochs=2, batch_size=2, top_k_layers=1, sft_weight=0.04, seed=3
+    )
     record = train_dpo(tiny_model, pairs, tmp_path / "memo", settings)
     monkeypatch.setenv("PROGALIGN_LOWER_MEMO", "0")
     plain = train_dpo(tiny_model, pairs, tmp_path / "plain", settings)

@@ -9,19 +9,25 @@ from progalign.benchmark.bootstrap import item_data, paired_difference
 from progalign.evaluation.vector import value_vector
 from progalign.questionnaire.items import Item
 
-ITEMS = [Item(f"F_{i}", "foundation", f"Scenario {i}.", ("I help.", "I leave."),
-              theme="Harm_Care") for i in range(3)]
+ITEMS = [
+    Item(f"F_{i}", "foundation", f"Scenario {i}.", ("I help.", "I leave."), theme="Harm_Care")
+    for i in range(3)
+]
 
 
 def _result(p_first: list[float]) -> dict:
-    return {"items": [{"item_id": it.item_id, "p": [p, 1 - p]}
-                      for it, p in zip(ITEMS, p_first, strict=True)]}
+    return {
+        "items": [
+            {"item_id": it.item_id, "p": [p, 1 - p]} for it, p in zip(ITEMS, p_first, strict=True)
+        ]
+    }
 
 
 def test_a_constant_shift_is_separable_although_the_unpaired_intervals_overlap():
     a, b = [0.2, 0.5, 0.8], [0.3, 0.6, 0.9]
-    diff = paired_difference(ITEMS, item_data(ITEMS, _result(a)), item_data(ITEMS, _result(b)),
-                             samples=200, seed=1)
+    diff = paired_difference(
+        ITEMS, item_data(ITEMS, _result(a)), item_data(ITEMS, _result(b)), samples=200, seed=1
+    )
     # every resample of 3 items: (b - a) summed = 3 x 0.1, divided by N + 1 = 4
     assert diff.difference[10] == pytest.approx(0.075)
     assert diff.low[10] == pytest.approx(0.075) and diff.high[10] == pytest.approx(0.075)
@@ -34,8 +40,9 @@ def test_a_constant_shift_is_separable_although_the_unpaired_intervals_overlap()
 
 def test_opposite_answers_cancel_on_average_and_are_not_separable():
     a, b = [0.2, 0.8, 0.5], [0.8, 0.2, 0.5]
-    diff = paired_difference(ITEMS, item_data(ITEMS, _result(a)), item_data(ITEMS, _result(b)),
-                             samples=500, seed=0)
+    diff = paired_difference(
+        ITEMS, item_data(ITEMS, _result(a)), item_data(ITEMS, _result(b)), samples=500, seed=0
+    )
     assert diff.difference[10] == pytest.approx(0.0)
     # the extreme resamples: item 0 three times gives 3 x 0.6 / 4 = 0.45, item 1: -0.45
     assert -0.45 - 1e-12 <= diff.low[10] < 0 < diff.high[10] <= 0.45 + 1e-12
@@ -43,8 +50,12 @@ def test_opposite_answers_cancel_on_average_and_are_not_separable():
 
 
 def test_without_samples_the_interval_is_the_point():
-    diff = paired_difference(ITEMS, item_data(ITEMS, _result([0.1, 0.1, 0.1])),
-                             item_data(ITEMS, _result([0.5, 0.5, 0.5])), samples=0)
+    diff = paired_difference(
+        ITEMS,
+        item_data(ITEMS, _result([0.1, 0.1, 0.1])),
+        item_data(ITEMS, _result([0.5, 0.5, 0.5])),
+        samples=0,
+    )
     assert diff.samples == 0 and diff.difference[10] == pytest.approx(1.2 / 4)
     assert diff.low[10] == diff.high[10] == diff.difference[10]
 
@@ -70,8 +81,20 @@ def test_compare_cli_prints_the_paired_difference(questionnaire, tmp_path, capsy
         rows_b.append({"item_id": it.item_id, "p": shifted})
     for name, rows in (("a", rows_a), ("b", rows_b)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"items": rows}))
-    assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
-                 "--questionnaire", str(questionnaire), "--bootstrap", "200"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(tmp_path / "a.json"),
+                str(tmp_path / "b.json"),
+                "--questionnaire",
+                str(questionnaire),
+                "--bootstrap",
+                "200",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "0 of 19 dimensions separable (200 paired resamples of 20 items)" in out
     assert "| foundation.Harm_Care | +0.01667 | [+0.00000, +0." in out

@@ -47,8 +47,9 @@ def test_extending_a_prompt_state_equals_a_one_piece_row(tiny_model: Path, start
     assert torch.equal(extend(model, state, [], start, DEPTH, torch.device("cpu")), state.hidden)
 
 
-def test_memo_rows_extend_known_prompts_but_never_store_them(tiny_model: Path,
-                                                             tmp_path: Path) -> None:
+def test_memo_rows_extend_known_prompts_but_never_store_them(
+    tiny_model: Path, tmp_path: Path
+) -> None:
     model = _model(tiny_model)
     memo = LowerMemo(depth=DEPTH, store=LowerStore(tmp_path / "store"))
     memo.prompt_state(model, PROMPT, torch.device("cpu"))
@@ -73,8 +74,13 @@ def test_prefilled_generation_equals_plain_generation(tiny_model: Path) -> None:
     from transformers import GenerationConfig
 
     model = _model(tiny_model)
-    config = GenerationConfig(do_sample=False, max_new_tokens=6, output_scores=True,
-                              return_dict_in_generate=True, pad_token_id=0)
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=6,
+        output_scores=True,
+        return_dict_in_generate=True,
+        pad_token_id=0,
+    )
     short = PROMPT[:5]
     ids = torch.tensor([PROMPT, PROMPT, [0, 0, 0, *short]])
     mask = torch.tensor([[1] * 8, [1] * 8, [0, 0, 0] + [1] * 5])

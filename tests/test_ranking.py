@@ -7,25 +7,60 @@ import pandas as pd
 from progalign.report.leaderboard import leaderboard, to_markdown
 from progalign.report.ranking import digits_to_show, dominance, ranks, separable_wins
 
-COLUMNS = ["challenge", "seed", "algorithm_a", "algorithm_b", "statistic", "difference",
-           "ci_low", "ci_high", "separable", "identical"]
+COLUMNS = [
+    "challenge",
+    "seed",
+    "algorithm_a",
+    "algorithm_b",
+    "statistic",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "separable",
+    "identical",
+]
 # follow: A surely above B; A and C differ by 1e-9 inside an interval around 0; B vs C unsure.
 # predict: nothing separable; A and C produced identical results.
-DIFFERENCES = pd.DataFrame([
-    ("follow", 0, "A", "B", "score", 0.001, 0.0005, 0.0015, 1, 0),
-    ("follow", 0, "A", "C", "score", 1e-9, -1e-8, 1e-8, 0, 0),
-    ("follow", 0, "B", "C", "score", -0.001, -0.002, 0.0001, 0, 0),
-    ("predict", 0, "A", "B", "score", 0.002, -0.001, 0.005, 0, 0),
-    ("predict", 0, "A", "C", "score", 0.0, 0.0, 0.0, 0, 1),
-    ("predict", 0, "B", "C", "score", -0.002, -0.005, 0.001, 0, 0),
-    ("follow", 0, "A", "B", "shift", -0.3, -0.5, -0.1, 1, 0),  # shift: not used for ranks
-], columns=COLUMNS)
+DIFFERENCES = pd.DataFrame(
+    [
+        ("follow", 0, "A", "B", "score", 0.001, 0.0005, 0.0015, 1, 0),
+        ("follow", 0, "A", "C", "score", 1e-9, -1e-8, 1e-8, 0, 0),
+        ("follow", 0, "B", "C", "score", -0.001, -0.002, 0.0001, 0, 0),
+        ("predict", 0, "A", "B", "score", 0.002, -0.001, 0.005, 0, 0),
+        ("predict", 0, "A", "C", "score", 0.0, 0.0, 0.0, 0, 1),
+        ("predict", 0, "B", "C", "score", -0.002, -0.005, 0.001, 0, 0),
+        ("follow", 0, "A", "B", "shift", -0.3, -0.5, -0.1, 1, 0),  # shift: not used for ranks
+    ],
+    columns=COLUMNS,
+)
 SCORES = pd.DataFrame(
-    [(c, a, 0, s, s - 0.01, s + 0.01, "v1", 2, None, s / 2, s / 2 - 0.1, s / 2 + 0.1, "s1")
-     for c, a, s in [("follow", "A", 0.9001), ("follow", "B", 0.8991), ("follow", "C", 0.9001),
-                     ("predict", "A", 0.95), ("predict", "B", 0.948), ("predict", "C", 0.95)]],
-    columns=["challenge", "algorithm", "seed", "score", "ci_low", "ci_high", "version", "steps",
-             "duration_s", "shift", "shift_ci_low", "shift_ci_high", "shift_version"])
+    [
+        (c, a, 0, s, s - 0.01, s + 0.01, "v1", 2, None, s / 2, s / 2 - 0.1, s / 2 + 0.1, "s1")
+        for c, a, s in [
+            ("follow", "A", 0.9001),
+            ("follow", "B", 0.8991),
+            ("follow", "C", 0.9001),
+            ("predict", "A", 0.95),
+            ("predict", "B", 0.948),
+            ("predict", "C", 0.95),
+        ]
+    ],
+    columns=[
+        "challenge",
+        "algorithm",
+        "seed",
+        "score",
+        "ci_low",
+        "ci_high",
+        "version",
+        "steps",
+        "duration_s",
+        "shift",
+        "shift_ci_low",
+        "shift_ci_high",
+        "shift_version",
+    ],
+)
 
 
 def test_ranks_count_only_separable_differences():
@@ -39,8 +74,14 @@ def test_ranks_count_only_separable_differences():
 
 
 def test_a_difference_must_hold_in_every_seed():
-    two_seeds = pd.concat([DIFFERENCES.iloc[:1], DIFFERENCES.iloc[:1].assign(
-        seed=1, difference=0.0004, ci_low=-0.0001, ci_high=0.0009, separable=0)])
+    two_seeds = pd.concat(
+        [
+            DIFFERENCES.iloc[:1],
+            DIFFERENCES.iloc[:1].assign(
+                seed=1, difference=0.0004, ci_low=-0.0001, ci_high=0.0009, separable=0
+            ),
+        ]
+    )
     assert separable_wins(two_seeds)["follow"] == {"A": set(), "B": set()}
 
 
@@ -54,13 +95,18 @@ def test_leaderboard_shows_ties_enough_digits_and_identical_results():
     assert digits_to_show(DIFFERENCES) == 4 and board.attrs["digits"] == 4
     text = to_markdown(board)
     lines = text.splitlines()
-    assert lines[2] == ("| rank | algorithm | follow | predict | follow shift | predict shift "
-                        "| mean |")
-    assert lines[4].startswith("| 1 | A | (1) 0.9001 [0.8901, 0.9101] "
-                               "| (1) 0.9500 [0.9400, 0.9600] | 0.450 [0.350, 0.550] |")
+    assert lines[2] == (
+        "| rank | algorithm | follow | predict | follow shift | predict shift | mean |"
+    )
+    assert lines[4].startswith(
+        "| 1 | A | (1) 0.9001 [0.8901, 0.9101] "
+        "| (1) 0.9500 [0.9400, 0.9600] | 0.450 [0.350, 0.550] |"
+    )
     assert lines[6].startswith("| 2 | B | (2) 0.8991")
-    assert ("Warning: A and C produced identical results on predict (seed 0): no score can "
-            "tell them apart.") in text
+    assert (
+        "Warning: A and C produced identical results on predict (seed 0): no score can "
+        "tell them apart."
+    ) in text
 
 
 def test_without_differences_only_non_overlapping_intervals_rank_and_the_note_says_so():

@@ -40,9 +40,18 @@ def _values() -> pd.DataFrame:
     for c, century in enumerate(CENTURIES):
         for d, dim in enumerate(DIMENSIONS):
             value = 0.01 * d + 0.1 * c
-            rows.append({"family": "embedded", "century": century, "dim_index": d,
-                         "dimension": dim, "group": dim.split(".")[0], "value": value,
-                         "ci_low": value - 0.02, "ci_high": value + 0.02})
+            rows.append(
+                {
+                    "family": "embedded",
+                    "century": century,
+                    "dim_index": d,
+                    "dimension": dim,
+                    "group": dim.split(".")[0],
+                    "value": value,
+                    "ci_low": value - 0.02,
+                    "ci_high": value + 0.02,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -58,12 +67,22 @@ def _steps() -> pd.DataFrame:
         for algorithm, seeds in (("A", (0, 1)), ("B", (0,))):
             for seed in seeds:
                 for step in (1, 2):
-                    target = CENTURIES[step + 1] if challenge == "predict-k1" and step < 2 \
+                    target = (
+                        CENTURIES[step + 1]
+                        if challenge == "predict-k1" and step < 2
                         else CENTURIES[step]
-                    rows.append({"challenge": challenge, "algorithm": algorithm, "seed": seed,
-                                 "step": step, "century": CENTURIES[step],
-                                 "target_century": target,
-                                 "similarity": 0.9 + 0.01 * step + 0.005 * seed})
+                    )
+                    rows.append(
+                        {
+                            "challenge": challenge,
+                            "algorithm": algorithm,
+                            "seed": seed,
+                            "step": step,
+                            "century": CENTURIES[step],
+                            "target_century": target,
+                            "similarity": 0.9 + 0.01 * step + 0.005 * seed,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -129,10 +148,12 @@ def test_leaderboard_by_hand() -> None:
     assert board["n_challenges"].tolist() == [2, 3, 3]
     lines = to_markdown(board).splitlines()
     assert lines[2] == "| rank | algorithm | follow | predict-k1 | coevolve | mean |"
-    assert lines[4] == ("| 1 | A | (1) 0.750 [0.688, 0.812] | (1) 0.500 [0.375, 0.625] | — "
-                        "| 0.625 (2/3) |")
-    assert lines[5] == ("| 1 | B | (1) 0.500 [0.250, 0.750] | (1) 0.750 [0.500, 1.000] "
-                        "| (1) 0.625 | 0.625 |")
+    assert lines[4] == (
+        "| 1 | A | (1) 0.750 [0.688, 0.812] | (1) 0.500 [0.375, 0.625] | — | 0.625 (2/3) |"
+    )
+    assert lines[5] == (
+        "| 1 | B | (1) 0.500 [0.250, 0.750] | (1) 0.750 [0.500, 1.000] | (1) 0.625 | 0.625 |"
+    )
     assert lines[6].startswith("| 3 | C | (2) 0.250 [0.250, 0.250] |")
 
 
@@ -167,8 +188,9 @@ def test_rerun_is_byte_identical(built: tuple[Path, Path], tmp_path: Path) -> No
     tables, out = built
     build_report(tables, tmp_path / "again", provenance=tables.parent / "provenance.json")
     first = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
-    second = sorted(p.relative_to(tmp_path / "again")
-                    for p in (tmp_path / "again").rglob("*") if p.is_file())
+    second = sorted(
+        p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*") if p.is_file()
+    )
     assert first == second and len(first) == 2 * len(FIGURES) + 4  # + leaderboards, trends
     for rel in first:
         assert (out / rel).read_bytes() == (tmp_path / "again" / rel).read_bytes(), rel
@@ -186,7 +208,10 @@ def test_manifest_roundtrip_and_tampering(tmp_path: Path) -> None:
     cached = _cached(tmp_path)
     lines = (cached / "MANIFEST.sha256").read_text().splitlines()
     assert [line.split("  ")[1] for line in lines] == [
-        "tables/scores.csv", "tables/steps.csv", "provenance.json"]
+        "tables/scores.csv",
+        "tables/steps.csv",
+        "provenance.json",
+    ]
     assert all(re.fullmatch(r"[0-9a-f]{64}  \S+", line) for line in lines)
     assert len(verify_manifest(cached)) == 3
     data = bytearray((cached / "tables" / "steps.csv").read_bytes())
@@ -218,16 +243,26 @@ def test_cli_partial_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "skipped similarity_curves (needs steps.csv)" in captured.err
     assert "skipped score_intervals (needs scores.csv)" in captured.err
     assert not (tmp_path / "out" / "leaderboard.csv").exists()
-    code = main(["report", "build", "--tables", str(tables), "--out", str(tmp_path / "o2"),
-                 "--require", "scores"])
+    code = main(
+        [
+            "report",
+            "build",
+            "--tables",
+            str(tables),
+            "--out",
+            str(tmp_path / "o2"),
+            "--require",
+            "scores",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "scores.csv: required table not found" in err
 
 
-@pytest.mark.parametrize("case", ["missing_column", "no_tables", "manifest", "build_verify",
-                                  "no_arguments"])
-def test_cli_errors_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                             case: str) -> None:
+@pytest.mark.parametrize(
+    "case", ["missing_column", "no_tables", "manifest", "build_verify", "no_arguments"]
+)
+def test_cli_errors_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
     tables = tmp_path / "tables"
     tables.mkdir()
     argv = ["report", "--tables", str(tables), "--out", str(tmp_path / "out")]
@@ -241,8 +276,11 @@ def test_cli_errors_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     else:
         cached = _cached(tmp_path)
         (cached / "provenance.json").write_text("{ }\n")
-        argv = ["report", "verify", str(cached)] if case == "manifest" else [
-            *argv, "--verify-manifest", str(cached)]
+        argv = (
+            ["report", "verify", str(cached)]
+            if case == "manifest"
+            else [*argv, "--verify-manifest", str(cached)]
+        )
         expected = "provenance.json: sha256"
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -27,14 +27,14 @@ PAPER = [p for p in PRESETS if p.stem.startswith("paper")]
 
 def test_the_committed_schema_is_the_one_generated_from_the_model() -> None:
     committed = (ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8")
-    assert committed == schema_text(), "run: progalign config schema --out " \
-        "workflow/schemas/config.schema.yaml"
+    assert committed == schema_text(), (
+        "run: progalign config schema --out workflow/schemas/config.schema.yaml"
+    )
 
 
 def test_merge_is_snakemakes_nested_merge() -> None:
     base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    assert merge(base, {"a": {"c": [3]}, "e": None}) == {"a": {"b": 1, "c": [3]}, "d": 1,
-                                                         "e": None}
+    assert merge(base, {"a": {"c": [3]}, "e": None}) == {"a": {"b": 1, "c": [3]}, "d": 1, "e": None}
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}  # not modified
 
 
@@ -78,17 +78,27 @@ def test_an_empty_config_resolves_to_upstream_training() -> None:
         assert config["training"][stage] == expected
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ({"evaluation": {"permutation": "all"}}, "evaluation.permutation"),
-    ({"evaluation": {"permutations": "some"}}, "evaluation.permutations"),
-    ({"training": {"dpo": {"epochs": 1}}}, "training.dpo"),  # no learning rate
-    ({"training": {"dpo": {"learning_rate": -1, "epochs": 1}}}, "training.dpo"),
-    ({"training": {"top_k_layers": 1, "dpo": {"learning_rate": 1e-3, "epochs": 1,
-                                              "top_k_layers": 2}}}, "training"),
-    ({"models": {"centuries": ["C012", "C014"]}}, "models.centuries"),
-    ({"models": {"hub": {"revisions": {"C014": "main"}}}}, "models.hub.revisions"),
-    ({"benchmark": {"pool": {"question_types": ["yes_no"]}}}, "benchmark.pool.question_types"),
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"evaluation": {"permutation": "all"}}, "evaluation.permutation"),
+        ({"evaluation": {"permutations": "some"}}, "evaluation.permutations"),
+        ({"training": {"dpo": {"epochs": 1}}}, "training.dpo"),  # no learning rate
+        ({"training": {"dpo": {"learning_rate": -1, "epochs": 1}}}, "training.dpo"),
+        (
+            {
+                "training": {
+                    "top_k_layers": 1,
+                    "dpo": {"learning_rate": 1e-3, "epochs": 1, "top_k_layers": 2},
+                }
+            },
+            "training",
+        ),
+        ({"models": {"centuries": ["C012", "C014"]}}, "models.centuries"),
+        ({"models": {"hub": {"revisions": {"C014": "main"}}}}, "models.hub.revisions"),
+        ({"benchmark": {"pool": {"question_types": ["yes_no"]}}}, "benchmark.pool.question_types"),
+    ],
+)
 def test_a_bad_config_is_rejected_naming_the_key(config: dict, key: str) -> None:
     with pytest.raises(SettingError, match=rf"config: {key}\b"):
         resolve(config)
@@ -109,9 +119,13 @@ def test_the_evaluation_defaults_are_the_models() -> None:
 
 def _snakemake_settings(workdir: Path, *configfiles: str) -> dict:
     extra = ["--configfile", *configfiles] if configfiles else []
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1",
-                           "results/settings.json", *extra], cwd=workdir, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "results/settings.json", *extra],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     settings = json.loads((workdir / "results" / "settings.json").read_text(encoding="utf-8"))
     (workdir / "results" / "settings.json").unlink()
@@ -120,10 +134,26 @@ def _snakemake_settings(workdir: Path, *configfiles: str) -> dict:
 
 def _run_settings(workdir: Path, *configfiles: str) -> dict:
     configs = [arg for f in ("config.yaml", *configfiles) for arg in ("--config", f)]
-    done = subprocess.run([sys.executable, "-m", "progalign.cli", "run", "--algorithm",
-                           "LifelongDPO", "--challenge", "follow", "--questionnaire", "q",
-                           *configs, "--show-settings"], cwd=workdir, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "progalign.cli",
+            "run",
+            "--algorithm",
+            "LifelongDPO",
+            "--challenge",
+            "follow",
+            "--questionnaire",
+            "q",
+            *configs,
+            "--show-settings",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     loaded: dict = json.loads(done.stdout)
     return loaded
@@ -135,8 +165,9 @@ def test_snakemake_and_progalign_run_resolve_one_config_alike(tmp_path: Path) ->
 
     workdir = _copy_workflow(tmp_path)
     # a small override file: merged over config.yaml, not replacing it
-    (workdir / "small.yaml").write_text("benchmark: {seeds: [0, 1]}\n"
-                                        "evaluation: {bootstrap: 10}\n", encoding="utf-8")
+    (workdir / "small.yaml").write_text(
+        "benchmark: {seeds: [0, 1]}\nevaluation: {bootstrap: 10}\n", encoding="utf-8"
+    )
     for files in [(), ("configs/ci.yaml",), ("configs/paper-8b.yaml",), ("small.yaml",)]:
         via_snakemake = _snakemake_settings(workdir, *files)
         via_run = _run_settings(workdir, *files)

@@ -32,9 +32,20 @@ SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
 # The profile as users run it, plus what this cluster needs: no accounting (squeue status
 # queries) and quick status checks for a small test DAG.
 SLURM_ARGS = (
-    "--executor", "slurm", "--profile", "workflow/profiles/slurm",
-    "--configfile", SYSTEM_CONFIG, "--jobs", "4", "--latency-wait", "5",
-    "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
+    "--executor",
+    "slurm",
+    "--profile",
+    "workflow/profiles/slurm",
+    "--configfile",
+    SYSTEM_CONFIG,
+    "--jobs",
+    "4",
+    "--latency-wait",
+    "5",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
     "--slurm-keep-successful-logs",
 )
 
@@ -56,50 +67,66 @@ def _free_port_pair() -> int:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A private one-node cluster (own state folder and ports), stopped afterwards."""
-    require_binaries("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel",
-                     why="SLURM cluster")
+    require_binaries(
+        "munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", why="SLURM cluster"
+    )
     if os.geteuid() != 0:
         skip_or_fail("the one-node SLURM cluster runs its daemons as root")
     state = tmp_path_factory.mktemp("slurm")
     env = {"PROGALIGN_SLURM_STATE": str(state), "PROGALIGN_SLURM_PORT": str(_free_port_pair())}
     script = str(ROOT / "scripts/slurm-cluster.sh")
     full = {**os.environ, **env}
-    started = subprocess.run(["bash", script, "start"], env=full, capture_output=True, text=True,
-                             timeout=180)
+    started = subprocess.run(
+        ["bash", script, "start"], env=full, capture_output=True, text=True, timeout=180
+    )
     assert started.returncode == 0, started.stdout + started.stderr
-    again = subprocess.run(["bash", script, "start"], env=full, capture_output=True, text=True,
-                           timeout=180)
+    again = subprocess.run(
+        ["bash", script, "start"], env=full, capture_output=True, text=True, timeout=180
+    )
     assert again.returncode == 0 and "already running" in again.stdout  # idempotent
     try:
         yield {
-            **env, "SLURM_CONF": str(state / "slurm.conf"),
-            "PROGALIGN_SLURM_PARTITION": "debug", "PROGALIGN_SLURM_ACCOUNT": "",
+            **env,
+            "SLURM_CONF": str(state / "slurm.conf"),
+            "PROGALIGN_SLURM_PARTITION": "debug",
+            "PROGALIGN_SLURM_ACCOUNT": "",
         }
     finally:
-        stopped = subprocess.run(["bash", script, "stop"], env=full, capture_output=True,
-                                 text=True, timeout=120)
+        stopped = subprocess.run(
+            ["bash", script, "stop"], env=full, capture_output=True, text=True, timeout=120
+        )
         assert stopped.returncode == 0, stopped.stderr
-        status = subprocess.run(["bash", script, "status"], env=full, capture_output=True,
-                                text=True, timeout=60)
+        status = subprocess.run(
+            ["bash", script, "status"], env=full, capture_output=True, text=True, timeout=60
+        )
         assert status.returncode != 0 and "running" not in status.stdout.replace("stopped", "")
 
 
 def _start(repo: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "snakemake", *SLURM_ARGS], cwd=repo, stdout=out,
-            stderr=subprocess.STDOUT, env={**os.environ, **env},
+            [sys.executable, "-m", "snakemake", *SLURM_ARGS],
+            cwd=repo,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
         )
 
 
 def _squeue_state(job_id: str, env: dict[str, str]) -> str:
-    done = subprocess.run(["squeue", "-h", "--states=all", "-j", job_id, "-o", "%T"],
-                          capture_output=True, text=True, env={**os.environ, **env})
+    done = subprocess.run(
+        ["squeue", "-h", "--states=all", "-j", job_id, "-o", "%T"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     return done.stdout.strip()
 
 
 def test_ci_workflow_on_slurm_matches_the_local_run(
-    cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+    cluster: dict[str, str],
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     ci_report: Callable[[str], None],
 ) -> None:
     reference, local_s = local_reference(tmp_path_factory.getbasetemp())
@@ -115,14 +142,18 @@ def test_ci_workflow_on_slurm_matches_the_local_run(
     assert jobs, text[-2000:]
     for _, slurm_id in jobs:  # every submitted job ran to completion on the cluster
         assert _squeue_state(slurm_id, cluster) == "COMPLETED"
-    ci_report(f"SLURM run {slurm_s:.0f} s vs local {local_s:.0f} s; "
-          f"{len(jobs)} SLURM jobs: {' '.join(j for _, j in jobs)}")
+    ci_report(
+        f"SLURM run {slurm_s:.0f} s vs local {local_s:.0f} s; "
+        f"{len(jobs)} SLURM jobs: {' '.join(j for _, j in jobs)}"
+    )
     same = compare_runs(repo, reference)
     assert same.returncode == 0, same.stderr
 
 
 def test_a_cancelled_slurm_job_is_retried_and_the_run_completes(
-    cluster: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+    cluster: dict[str, str],
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     ci_report: Callable[[str], None],
 ) -> None:
     reference, _ = local_reference(tmp_path_factory.getbasetemp())

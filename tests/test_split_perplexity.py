@@ -20,8 +20,16 @@ TEXT_B = ["a ship sailed on the sea after a storm in a time of war " * 8] * 20
 @pytest.fixture(scope="module")
 def family(tiny_model: Path, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("family")
-    cfg = HislmConfig(epochs=2, learning_rate=3e-3, lr_scheduler="constant", warmup_ratio=0,
-                      batch_size=4, max_seq_len=32, top_k_layers=1, val_fraction=0)
+    cfg = HislmConfig(
+        epochs=2,
+        learning_rate=3e-3,
+        lr_scheduler="constant",
+        warmup_ratio=0,
+        batch_size=4,
+        max_seq_len=32,
+        top_k_layers=1,
+        val_fraction=0,
+    )
     out = {}
     for name, text in (("A", TEXT_A), ("B", TEXT_B)):
         records = [{"content": t, "creation_year": 1650, "source_dataset": "t"} for t in text]

@@ -18,21 +18,48 @@ from progalign.cli import main
 from progalign.training.config import HislmConfig, load_hislm_config
 from progalign.training.hislm import corpus_blocks, train_hislm
 
-WORDS = ["the", "king", "and", "the", "people", "of", "the", "land", "spoke", "of", "law",
-         "and", "mercy", "and", "bread"]
+WORDS = [
+    "the",
+    "king",
+    "and",
+    "the",
+    "people",
+    "of",
+    "the",
+    "land",
+    "spoke",
+    "of",
+    "law",
+    "and",
+    "mercy",
+    "and",
+    "bread",
+]
 
 
 def _records(n: int = 40, year: int = 1650) -> list[dict]:
     return [
-        {"content": " ".join(WORDS[(i + j) % len(WORDS)] for j in range(60)),
-         "creation_year": year, "source_dataset": "test", "license": "public domain",
-         "source": "test"}
+        {
+            "content": " ".join(WORDS[(i + j) % len(WORDS)] for j in range(60)),
+            "creation_year": year,
+            "source_dataset": "test",
+            "license": "public domain",
+            "source": "test",
+        }
         for i in range(n)
     ]
 
 
-CFG = HislmConfig(epochs=1, learning_rate=1e-3, lr_scheduler="constant", warmup_ratio=0,
-                  batch_size=4, max_seq_len=32, top_k_layers=1, seed=3)
+CFG = HislmConfig(
+    epochs=1,
+    learning_rate=1e-3,
+    lr_scheduler="constant",
+    warmup_ratio=0,
+    batch_size=4,
+    max_seq_len=32,
+    top_k_layers=1,
+    seed=3,
+)
 
 
 def test_blocks_are_full_length_and_end_documents_with_eos(tiny_model: Path):
@@ -94,8 +121,17 @@ def test_config_file_rejects_unknown_keys(tmp_path: Path):
 def test_record_without_year_is_a_clear_error(tiny_model, tmp_path, capsys):
     corpus = tmp_path / "C017.jsonl"
     corpus.write_text(json.dumps({"content": "text", "source_dataset": "x"}) + "\n")
-    code = main(["train-hislm", "--base", str(tiny_model), "--corpus", str(corpus),
-                 "--out", str(tmp_path / "m")])
+    code = main(
+        [
+            "train-hislm",
+            "--base",
+            str(tiny_model),
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
     assert code == 2 and "creation_year" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
@@ -106,14 +142,29 @@ def test_killed_training_leaves_nothing_that_looks_finished(tiny_model, tmp_path
     corpus.write_text("".join(json.dumps(r) + "\n" for r in _records(400)))
     out = tmp_path / "model"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "progalign.cli", "train-hislm", "--base", str(tiny_model),
-         "--corpus", str(corpus), "--out", str(out), "--epochs", "50", "--max-seq-len", "32"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "progalign.cli",
+            "train-hislm",
+            "--base",
+            str(tiny_model),
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(out),
+            "--epochs",
+            "50",
+            "--max-seq-len",
+            "32",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
-    while time.time() < deadline and not any(p.name.startswith(".model.")
-                                             and (p / ".trainer").is_dir()
-                                             for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(
+        p.name.startswith(".model.") and (p / ".trainer").is_dir() for p in tmp_path.iterdir()
+    ):
         time.sleep(0.2)
     time.sleep(2)  # well into training
     os.kill(proc.pid, signal.SIGKILL)
@@ -134,12 +185,26 @@ def test_sft_stage_trains_on_completions_and_is_recorded(tiny_model, tmp_path, m
 
     monkeypatch.setattr(hislm, "run_stage", spy)
     sft = tmp_path / "timeless.jsonl"
-    sft.write_text("".join(
-        json.dumps({"instruction": f"Name a colour number {i}.", "input": "",
-                    "output": "The sky is blue and the grass is green."}) + "\n"
-        for i in range(16)))
-    meta = train_hislm(str(tiny_model), _records(), tmp_path / "m", CFG.replace(sft_epochs=1,
-                       sft_learning_rate=1e-3), sft_file=sft)
+    sft.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "instruction": f"Name a colour number {i}.",
+                    "input": "",
+                    "output": "The sky is blue and the grass is green.",
+                }
+            )
+            + "\n"
+            for i in range(16)
+        )
+    )
+    meta = train_hislm(
+        str(tiny_model),
+        _records(),
+        tmp_path / "m",
+        CFG.replace(sft_epochs=1, sft_learning_rate=1e-3),
+        sft_file=sft,
+    )
     assert meta["sft"]["records"] == 16 and meta["sft"]["train_loss"] > 0
     assert str(sft) in meta["sft"]["file"]
     assert stages == [("hislm", [("pretrain", True), ("sft", False)])]
@@ -150,6 +215,17 @@ def test_bad_sft_file_fails_before_training(tiny_model, tmp_path, capsys):
     corpus.write_text("".join(json.dumps(r) + "\n" for r in _records()))
     sft = tmp_path / "sft.jsonl"
     sft.write_text(json.dumps({"instruction": "hi"}) + "\n")
-    code = main(["train-hislm", "--base", str(tiny_model), "--corpus", str(corpus),
-                 "--out", str(tmp_path / "m"), "--sft", str(sft)])
+    code = main(
+        [
+            "train-hislm",
+            "--base",
+            str(tiny_model),
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(tmp_path / "m"),
+            "--sft",
+            str(sft),
+        ]
+    )
     assert code == 2 and "'output'" in capsys.readouterr().err

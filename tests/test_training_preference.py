@@ -47,8 +47,10 @@ def _margins(model_dir: Path) -> list[float]:
 
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    return [_logp(model, tokenizer, p.prompt, p.chosen)
-            - _logp(model, tokenizer, p.prompt, p.rejected) for p in PAIRS]
+    return [
+        _logp(model, tokenizer, p.prompt, p.chosen) - _logp(model, tokenizer, p.prompt, p.rejected)
+        for p in PAIRS
+    ]
 
 
 def _changed(base: Path, trained: Path) -> set[str]:
@@ -77,8 +79,9 @@ def test_dpo_top_k_layers_leaves_lower_layers_bit_identical(tiny_model: Path, tm
     settings = TrainSettings(learning_rate=1e-2, epochs=1, batch_size=2, top_k_layers=1)
     record = train_dpo(tiny_model, weighted, tmp_path / "top", settings)
     changed = _changed(tiny_model, tmp_path / "top")
-    assert changed and all(k.startswith("model.layers.3.") or k == "model.norm.weight"
-                           for k in changed), changed
+    assert changed and all(
+        k.startswith("model.layers.3.") or k == "model.norm.weight" for k in changed
+    ), changed
     assert record["n_pairs"] == 2 and record["n_samples"] == 4  # sum of the weights
     assert record["steps"] == 2
     assert record["parameters"]["trainable"] < record["parameters"]["total"]
@@ -103,8 +106,9 @@ def test_dpo_is_bit_identical_for_the_same_seed(tiny_model: Path, tmp_path: Path
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_failed_training_leaves_no_output(tiny_model: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch):
+def test_failed_training_leaves_no_output(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     import trl
 
     def boom(self, *args, **kwargs):
@@ -140,8 +144,13 @@ def test_bad_input_is_a_clear_error(tiny_model: Path, tmp_path: Path):
     with pytest.raises(ProgalignError, match="reward model folder"):
         train_rloo(tiny_model, missing, ["q"], tmp_path / "x", FAST)
     with pytest.raises(ProgalignError, match="num_generations"):
-        train_rloo(tiny_model, tiny_model, ["q"], tmp_path / "x",
-                   TrainSettings(learning_rate=1e-3, epochs=1, batch_size=3))
+        train_rloo(
+            tiny_model,
+            tiny_model,
+            ["q"],
+            tmp_path / "x",
+            TrainSettings(learning_rate=1e-3, epochs=1, batch_size=3),
+        )
     with pytest.raises(ProgalignError, match="learning_rate"):
         TrainSettings(learning_rate=0, epochs=1)
     assert not (tmp_path / "x").exists()
@@ -164,7 +173,8 @@ def test_reward_model_scores_chosen_above_rejected(tiny_model: Path, reward_dir:
     def score(prompt: str, reply: str) -> float:
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}],
-            tokenize=False)
+            tokenize=False,
+        )
         ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
         with torch.no_grad():
             return float(model(**ids).logits[0, 0])
@@ -180,8 +190,9 @@ def test_reward_model_top_k_trains_the_score_head(tiny_model: Path, tmp_path: Pa
     trained = load_file(tmp_path / "rm" / "model.safetensors")
     base = load_file(tiny_model / "model.safetensors")
     assert "score.weight" in trained
-    assert torch.equal(trained["model.layers.0.mlp.up_proj.weight"],
-                       base["model.layers.0.mlp.up_proj.weight"])
+    assert torch.equal(
+        trained["model.layers.0.mlp.up_proj.weight"], base["model.layers.0.mlp.up_proj.weight"]
+    )
     head = trained["score.weight"].numel()
     assert record["parameters"]["trainable"] > head
 
@@ -189,10 +200,18 @@ def test_reward_model_top_k_trains_the_score_head(tiny_model: Path, tmp_path: Pa
 def test_rloo_runs_end_to_end(tiny_model: Path, reward_dir: Path, tmp_path: Path):
     from transformers import AutoModelForCausalLM
 
-    settings = TrainSettings(learning_rate=1e-3, epochs=1, batch_size=2, max_new_tokens=6,
-                             num_generations=2, beta=0.05, seed=3)
-    record = train_rloo(tiny_model, reward_dir, [p.prompt for p in PAIRS[:2]], tmp_path / "pol",
-                        settings)
+    settings = TrainSettings(
+        learning_rate=1e-3,
+        epochs=1,
+        batch_size=2,
+        max_new_tokens=6,
+        num_generations=2,
+        beta=0.05,
+        seed=3,
+    )
+    record = train_rloo(
+        tiny_model, reward_dir, [p.prompt for p in PAIRS[:2]], tmp_path / "pol", settings
+    )
     assert "RLOO" in record["algorithm"] and "PPO" in record["algorithm"]
     saved = json.loads((tmp_path / "pol" / TRAINING_FILE).read_text())
     assert saved["algorithm"] == record["algorithm"]
@@ -203,8 +222,9 @@ def test_rloo_runs_end_to_end(tiny_model: Path, reward_dir: Path, tmp_path: Path
     assert _changed(tiny_model, tmp_path / "pol")
 
 
-def test_sft_pairs_lowers_the_completion_nll(tiny_model: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch):
+def test_sft_pairs_lowers_the_completion_nll(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from progalign.training import stage
@@ -236,7 +256,9 @@ def test_upstream_settings_follow_the_spec():
     assert (dpo.batch_size, dpo.grad_accum, dpo.lr_scheduler) == (2, 2, "constant")
     reward = UPSTREAM_SETTINGS["reward"]
     assert reward.epochs == pytest.approx(7.2) and reward.lr_scheduler_kwargs == {
-        "lr_end": 1e-8, "power": 3}
+        "lr_end": 1e-8,
+        "power": 3,
+    }
     rloo = UPSTREAM_SETTINGS["rloo"]
     assert (rloo.learning_rate, rloo.epochs, rloo.max_new_tokens) == (1e-6, 0.4, 1024)
     assert UPSTREAM_SETTINGS["sft_history"].lr_scheduler_kwargs == {"lr_end": 5e-8, "power": 1}

@@ -21,7 +21,10 @@ FIGURES = ("values_heatmap", "group_trajectories", "similarity_curves", "score_i
 def _snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=timeout,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -53,8 +56,9 @@ def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_every_vector_and_score_follows_from_the_per_item_tables(ci_run: tuple[Path, float]
-                                                                   ) -> None:
+def test_every_vector_and_score_follows_from_the_per_item_tables(
+    ci_run: tuple[Path, float],
+) -> None:
     from recompute import check_recomputes
 
     workdir, _ = ci_run
@@ -92,8 +96,9 @@ def test_ci_config_produces_tables_figures_and_leaderboard(ci_run: tuple[Path, f
     # the trained checkpoints were temporary; their states and values stay
     assert not list((workdir / "results/runs").rglob("step*/model"))
     assert list((workdir / "results/runs").rglob("step*/state.json"))
-    score = json.loads((workdir / "results/scores/coevolve/ExtrapolativeRLHF/seed0.json")
-                       .read_text())
+    score = json.loads(
+        (workdir / "results/scores/coevolve/ExtrapolativeRLHF/seed0.json").read_text()
+    )
     assert "RLOO" in score["algorithm"]["deviation"]
     assert len(score["vectors"]["simulated"]) == 2
 
@@ -113,8 +118,9 @@ def test_rerun_has_nothing_to_do_and_report_builds(ci_run: tuple[Path, float]) -
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_cached_mode_rebuilds_figures_without_model_jobs(ci_run: tuple[Path, float],
-                                                         tmp_path: Path) -> None:
+def test_cached_mode_rebuilds_figures_without_model_jobs(
+    ci_run: tuple[Path, float], tmp_path: Path
+) -> None:
     source, _ = ci_run
     workdir = _copy_workflow(tmp_path)
     cached = workdir / "results/cached/ci-ref"
@@ -122,16 +128,25 @@ def test_cached_mode_rebuilds_figures_without_model_jobs(ci_run: tuple[Path, flo
     for name in TABLES:
         shutil.copy(source / f"results/tables/{name}.csv", cached / "tables")
     shutil.copy(source / "results/tables/provenance.json", cached / "provenance.json")
-    made = subprocess.run([sys.executable, "-m", "progalign.cli", "report", "manifest",
-                           str(cached)], capture_output=True, text=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "progalign.cli", "report", "manifest", str(cached)],
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode == 0, made.stderr
     args = ("figures", "--config", "mode=cached", "cached=ci-ref")
     plan = _snakemake(workdir, "-n", *args)
     assert plan.returncode == 0, plan.stderr[-2000:]
     planned = plan.stdout + plan.stderr
     assert "rule figures" in planned
-    for model_rule in ("values_base", "values_judge", "examinee_step", "hislm", "tiny_model",
-                       "preferences"):
+    for model_rule in (
+        "values_base",
+        "values_judge",
+        "examinee_step",
+        "hislm",
+        "tiny_model",
+        "preferences",
+    ):
         assert f"rule {model_rule}" not in planned
     started = time.perf_counter()
     done = _snakemake(workdir, *args)
@@ -156,9 +171,15 @@ def test_paper_preset_dry_run_builds_the_whole_dag(workdir: Path, preset: str) -
     out = done.stdout + done.stderr
     # 9 centuries = 8 steps; 4 algorithms x 3 seeds per trajectory; Coevolve's last
     # simulated-human step elicits no feedback
-    for rule, count in (("hub_model", 9), ("values_judge", 9), ("score", 36),
-                        ("history_step", 96), ("examinee_step", 96),
-                        ("humans_step_feedback", 84), ("humans_step", 12)):
+    for rule, count in (
+        ("hub_model", 9),
+        ("values_judge", 9),
+        ("score", 36),
+        ("history_step", 96),
+        ("examinee_step", 96),
+        ("humans_step_feedback", 84),
+        ("humans_step", 12),
+    ):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), rule
 
 
@@ -168,20 +189,29 @@ def test_signal_preset_dry_run_trains_the_family_and_asks_every_item(workdir: Pa
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout + done.stderr
     # 7 centuries = 6 steps; the whole questionnaire (no subsample in the folder's name)
-    for rule, count in (("hislm", 6), ("hislm_first", 1), ("values_judge", 7), ("score", 12),
-                        ("history_step", 24), ("examinee_step", 24)):
+    for rule, count in (
+        ("hislm", 6),
+        ("hislm_first", 1),
+        ("values_judge", 7),
+        ("score", 12),
+        ("history_step", 24),
+        ("examinee_step", 24),
+    ):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), rule
     assert "resources/questionnaire/paper-2024/items.jsonl" in out
 
 
-def test_the_default_profile_loads_by_itself_so_cached_figures_need_no_cores(workdir: Path
-                                                                            ) -> None:
+def test_the_default_profile_loads_by_itself_so_cached_figures_need_no_cores(workdir: Path) -> None:
     """The README's `snakemake figures --config mode=cached`, without --cores: the default
     workflow profile (profiles/default beside the Snakefile) supplies them."""
     shutil.copytree(ROOT / "results/cached/ci-tiny", workdir / "results/cached/ci-tiny")
-    done = subprocess.run([sys.executable, "-m", "snakemake", "figures", "--config",
-                           "mode=cached", "cached=ci-tiny"], cwd=workdir, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "figures", "--config", "mode=cached", "cached=ci-tiny"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (workdir / "results/report-cached/leaderboard.md").is_file()
 
@@ -202,12 +232,17 @@ def _planned_jobs(text: str) -> list[tuple[str, str]]:
 
 @pytest.mark.slow
 @pytest.mark.network
-@pytest.mark.parametrize(("grow", "marker"), [
-    ("benchmark: {algorithms: [ExtrapolativeRLHF, LifelongDPO]}\n", "algorithm=LifelongDPO"),
-    ("benchmark: {seeds: [0, 1]}\n", "seed=1"),
-], ids=["algorithm", "seed"])
-def test_growing_the_grid_plans_only_the_new_jobs(ci_run: tuple[Path, float], grow: str,
-                                                   marker: str) -> None:
+@pytest.mark.parametrize(
+    ("grow", "marker"),
+    [
+        ("benchmark: {algorithms: [ExtrapolativeRLHF, LifelongDPO]}\n", "algorithm=LifelongDPO"),
+        ("benchmark: {seeds: [0, 1]}\n", "seed=1"),
+    ],
+    ids=["algorithm", "seed"],
+)
+def test_growing_the_grid_plans_only_the_new_jobs(
+    ci_run: tuple[Path, float], grow: str, marker: str
+) -> None:
     """After a finished run, adding an algorithm (or a seed) in a second config file merged over
     the first plans that algorithm's (seed's) jobs and the aggregates, nothing already done."""
     workdir, _ = ci_run
@@ -222,15 +257,17 @@ def test_growing_the_grid_plans_only_the_new_jobs(ci_run: tuple[Path, float], gr
     assert "params have changed" not in (done.stdout + done.stderr).lower()
 
 
-def test_a_plugin_challenge_with_simulated_humans_gets_its_own_trajectory(workdir: Path
-                                                                          ) -> None:
+def test_a_plugin_challenge_with_simulated_humans_gets_its_own_trajectory(workdir: Path) -> None:
     """The DAG asks the challenge (its trajectory, its update_humans hook), not the name
     Coevolve: a plug-in with simulated feedback gets its own runs/<label>/ humans jobs."""
     (workdir / "driftplugin.py").write_text(
         "from progalign.benchmark.challenges import Coevolve\n\n\n"
-        "class Drift(Coevolve):\n    name = 'drift'\n", encoding="utf-8")
+        "class Drift(Coevolve):\n    name = 'drift'\n",
+        encoding="utf-8",
+    )
     (workdir / "drift.yaml").write_text(
-        'benchmark: {challenges: [follow, "driftplugin:Drift"]}\n', encoding="utf-8")
+        'benchmark: {challenges: [follow, "driftplugin:Drift"]}\n', encoding="utf-8"
+    )
     done = _snakemake(workdir, "-n", "-p", "--configfile", "configs/ci.yaml", "drift.yaml")
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout + done.stderr
@@ -259,9 +296,11 @@ def test_wrong_type_is_rejected_naming_the_key(workdir: Path) -> None:
 
 def test_unknown_algorithm_is_rejected_naming_it(workdir: Path) -> None:
     bad = workdir / "bad.yaml"
-    bad.write_text((ROOT / "configs/ci.yaml").read_text(encoding="utf-8")
-                   .replace("challenges: [follow, predict, coevolve]",
-                            "challenges: [follow, forecast]"))
+    bad.write_text(
+        (ROOT / "configs/ci.yaml")
+        .read_text(encoding="utf-8")
+        .replace("challenges: [follow, predict, coevolve]", "challenges: [follow, forecast]")
+    )
     done = _snakemake(workdir, "-n", "--configfile", "bad.yaml")
     assert done.returncode != 0 and "forecast" in done.stdout + done.stderr
 
@@ -269,28 +308,34 @@ def test_unknown_algorithm_is_rejected_naming_it(workdir: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.network
 def test_same_seed_same_tables_with_or_without_the_worker_another_seed_changes_them(
-        ci_run: tuple[Path, float], tmp_path: Path) -> None:
+    ci_run: tuple[Path, float], tmp_path: Path
+) -> None:
     first, _ = ci_run
     # the first run's jobs ran in the warm worker; this one runs them as plain processes
     served = (first / ".snakemake/log/progalign-worker.log").read_text(encoding="utf-8")
     assert served.count("running progalign") >= 10 and "refused" not in served
     second = _copy_workflow(tmp_path / "same")
-    plain = (second / "configs/ci.yaml").read_text(encoding="utf-8").replace(
-        "  runtime: 30\n", "  runtime: 30\n  worker: false\n")
+    plain = (
+        (second / "configs/ci.yaml")
+        .read_text(encoding="utf-8")
+        .replace("  runtime: 30\n", "  runtime: 30\n  worker: false\n")
+    )
     assert "worker: false" in plain
     (second / "plain.yaml").write_text(plain, encoding="utf-8")
     done = _snakemake(second, "--configfile", "plain.yaml")
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (second / ".snakemake/log/progalign-worker.log").exists()
     # benchmark: files only where they measure the job itself, not a client waiting on the worker
-    assert not list(first.glob("benchmarks/out/**/*.tsv"))
-    assert len(list(second.glob("benchmarks/out/**/*.tsv"))) >= 10
+    assert not list(first.glob("measurements/out/**/*.tsv"))
+    assert len(list(second.glob("measurements/out/**/*.tsv"))) >= 10
     for name in TABLES:
         assert (second / f"results/tables/{name}.csv").read_bytes() == (
-            first / f"results/tables/{name}.csv").read_bytes(), name
+            first / f"results/tables/{name}.csv"
+        ).read_bytes(), name
     other = _copy_workflow(tmp_path / "other")
-    seed1 = (other / "configs/ci.yaml").read_text(encoding="utf-8").replace(
-        "seeds: [0]", "seeds: [1]")
+    seed1 = (
+        (other / "configs/ci.yaml").read_text(encoding="utf-8").replace("seeds: [0]", "seeds: [1]")
+    )
     assert "seeds: [1]" in seed1
     (other / "seed1.yaml").write_text(seed1, encoding="utf-8")
     done = _snakemake(other, "--configfile", "seed1.yaml")
@@ -303,4 +348,5 @@ def test_same_seed_same_tables_with_or_without_the_worker_another_seed_changes_t
     assert scores(other) != scores(first)
     # the judges do not depend on the examinee's seed
     assert (other / "results/tables/values.csv").read_bytes() == (
-        first / "results/tables/values.csv").read_bytes()
+        first / "results/tables/values.csv"
+    ).read_bytes()

@@ -201,8 +201,12 @@ def remove_stale_siblings(target: str | os.PathLike[str]) -> list[Path]:
         finally:
             os.close(fd)
     if removed:
-        log.info("removed %d folder(s) left by a killed job for %s: %s", len(removed), target,
-                 ", ".join(p.name for p in removed))
+        log.info(
+            "removed %d folder(s) left by a killed job for %s: %s",
+            len(removed),
+            target,
+            ", ".join(p.name for p in removed),
+        )
     return removed
 
 
@@ -314,8 +318,7 @@ _FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 REMEMBER_MIN_BYTES = 16 << 20
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20,
-                remember: bool = False) -> str:
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20, remember: bool = False) -> str:
     """Return the hex sha256 of a file.
 
     A process hashes a file once: the digest is kept under the file's real path, device,

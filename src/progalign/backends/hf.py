@@ -38,7 +38,6 @@ from progalign.errors import ProgalignError, SettingError
 log = logging.getLogger(__name__)
 
 
-
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -109,8 +108,10 @@ class HFBackend(Backend):
         if top_k_layers is not None:
             n_layers = int(self.model.config.num_hidden_layers)
             if not 1 <= top_k_layers < n_layers:
-                raise SettingError(f"top_k_layers={top_k_layers}, but the model has {n_layers} "
-                                   f"layers (use 1..{n_layers - 1}, or null)")
+                raise SettingError(
+                    f"top_k_layers={top_k_layers}, but the model has {n_layers} "
+                    f"layers (use 1..{n_layers - 1}, or null)"
+                )
             lower_cache_layers = n_layers - top_k_layers
         if lower_cache_layers:
             from progalign.lowerlayers import adapter_for
@@ -178,9 +179,16 @@ class HFBackend(Backend):
         depth = int(self.lower_cache_layers or 0)
         if self._lower_store is None:
             self._lower_store = store_for(self.model, depth)
-        return loglikelihood_lower_cached(self.model, tokenized, depth, self._lower_store,
-                                          self.device, self.batch_size, progress,
-                                          share_prefix=self.share_prefix)
+        return loglikelihood_lower_cached(
+            self.model,
+            tokenized,
+            depth,
+            self._lower_store,
+            self.device,
+            self.batch_size,
+            progress,
+            share_prefix=self.share_prefix,
+        )
 
     @torch.inference_mode()
     def loglikelihood_naive(self, requests: Sequence[LLRequest]) -> list[list[ContinuationScore]]:

@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 
 def _packed_rows(
-    model: Any, tokenized: Sequence[Tokenized], depth: int, store: LowerStore,
+    model: Any,
+    tokenized: Sequence[Tokenized],
+    depth: int,
+    store: LowerStore,
     device: torch.device,
 ) -> tuple[list[torch.Tensor], int, int]:
     """Per request, its context's and continuations' lower activations packed in one row
@@ -74,8 +77,14 @@ def _layout(n: int, conts: Sequence[Sequence[int]]) -> tuple[list[int], list[int
 
 @torch.inference_mode()
 def loglikelihood_lower_cached(
-    model: Any, tokenized: Sequence[Tokenized], depth: int, store: LowerStore,
-    device: torch.device, batch_size: int, progress: bool = False, share_prefix: bool = True,
+    model: Any,
+    tokenized: Sequence[Tokenized],
+    depth: int,
+    store: LowerStore,
+    device: torch.device,
+    batch_size: int,
+    progress: bool = False,
+    share_prefix: bool = True,
 ) -> list[list[ContinuationScore]]:
     """Score every continuation from cached lower activations and the model's upper layers.
 
@@ -96,15 +105,18 @@ def loglikelihood_lower_cached(
         return len(tokenized[i].context) + sum(len(c) for c in tokenized[i].continuations)
 
     if share_prefix:  # permutations of one item stay adjacent (same prefix, same length)
-        order = sorted(range(len(tokenized)), key=lambda i: (
-            tokenized[i].context[:SORT_PREFIX], total(i), tokenized[i].context))
+        order = sorted(
+            range(len(tokenized)),
+            key=lambda i: (tokenized[i].context[:SORT_PREFIX], total(i), tokenized[i].context),
+        )
     else:
         order = sorted(range(len(tokenized)), key=total)
     results: list[list[ContinuationScore]] = [[] for _ in tokenized]
     head = model.get_output_embeddings()
     cached: tuple[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
-    bar = tqdm(total=len(order), desc="scoring (cached lower layers)", unit="prompt",
-               disable=not progress)
+    bar = tqdm(
+        total=len(order), desc="scoring (cached lower layers)", unit="prompt", disable=not progress
+    )
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         prefix = batch_prefix([tokenized[i].context for i in batch]) if share_prefix else ()
@@ -114,18 +126,18 @@ def loglikelihood_lower_cached(
             if cached is None or cached[0] != prefix:
                 cached = (prefix, upper_prefix_kv(model, rows[batch[0]][:skip], depth, device))
             cache = upper_prefix_cache(model, cached[1], depth, len(batch))
-        packed = [(rows[i][skip:], *_layout(len(tokenized[i].context), tokenized[i].continuations))
-                  for i in batch]
+        packed = [
+            (rows[i][skip:], *_layout(len(tokenized[i].context), tokenized[i].continuations))
+            for i in batch
+        ]
         width = max(h.shape[0] for h, _, _ in packed)
         hidden = torch.zeros((len(batch), width, packed[0][0].shape[-1]), dtype=dtype)
         positions = torch.zeros((len(batch), width), dtype=torch.long)
         for row, (h, pos, _) in enumerate(packed):
             hidden[row, : h.shape[0]] = h
             positions[row, : h.shape[0]] = torch.tensor(pos[skip:])
-        mask = masks.packed([seg[skip:] for _, _, seg in packed], width, skip, dtype,
-                            device)
-        final = run_upper(model, hidden.to(device), depth, mask, positions.to(device),
-                          cache=cache)
+        mask = masks.packed([seg[skip:] for _, _, seg in packed], width, skip, dtype, device)
+        final = run_upper(model, hidden.to(device), depth, mask, positions.to(device), cache=cache)
         for row, i in enumerate(batch):
             tok = tokenized[i]
             n, offset, where = len(tok.context), len(tok.context), []
@@ -136,8 +148,9 @@ def loglikelihood_lower_cached(
             logits = upcast(head(final[row, [w - skip for w in where]]))
             targets = torch.tensor([t for c in tok.continuations for t in c], device=device)
             picked = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
-            for part, cont in zip(picked.split([len(c) for c in tok.continuations]),
-                                  tok.continuations, strict=True):
+            for part, cont in zip(
+                picked.split([len(c) for c in tok.continuations]), tok.continuations, strict=True
+            ):
                 results[i].append(ContinuationScore(float(part.sum()), len(cont)))
         bar.update(len(batch))
     bar.close()

@@ -44,12 +44,16 @@ class _PreferenceLearner(Examinee):
         """Training pairs for this step, the new state and a summary."""
         from progalign.training.preference import PreferencePair
 
-        pairs = [PreferencePair(p.prompt, *pair) for p in feedback.preferences
-                 if (pair := p.pair) is not None]
+        pairs = [
+            PreferencePair(p.prompt, *pair)
+            for p in feedback.preferences
+            if (pair := p.pair) is not None
+        ]
         return pairs, state, {"pairs": len(pairs)}
 
-    def update(self, state: State, model: Path, feedback: Feedback, out: Path,
-               ctx: StepContext) -> State:
+    def update(
+        self, state: State, model: Path, feedback: Feedback, out: Path, ctx: StepContext
+    ) -> State:
         """Train on this step's (possibly extrapolated) preferences."""
         from progalign.training.preference import TrainSettings, train_dpo
 
@@ -57,8 +61,9 @@ class _PreferenceLearner(Examinee):
         pairs, state, info = self.pairs(state, feedback)
         steps = list(state.get("updates", []))
         if not pairs:
-            log.warning("%s step %d: no usable preference pairs; model unchanged", self.name,
-                        feedback.step)
+            log.warning(
+                "%s step %d: no usable preference pairs; model unchanged", self.name, feedback.step
+            )
             shutil.copytree(start, out)
             steps.append({"step": feedback.step, **info, "trained": False})
             return {**state, "updates": steps}
@@ -70,10 +75,11 @@ class _PreferenceLearner(Examinee):
 
             reward_dir = ctx.scratch / "reward-model"
             rm = train_reward_model(start, pairs, reward_dir, settings["reward"])
-            metrics = {"reward": rm, "rloo": train_rloo(start, reward_dir, feedback.prompts, out,
-                                                        settings["rloo"])}
-        steps.append({"step": feedback.step, **info, "trained": True,
-                      "train_loss": _loss(metrics)})
+            metrics = {
+                "reward": rm,
+                "rloo": train_rloo(start, reward_dir, feedback.prompts, out, settings["rloo"]),
+            }
+        steps.append({"step": feedback.step, **info, "trained": True, "train_loss": _loss(metrics)})
         return {**state, "updates": steps}
 
     def describe(self) -> dict[str, Any]:
@@ -106,10 +112,18 @@ class _Extrapolative(_PreferenceLearner):
         as_pairs = [{k: (tuple(v) if v else None) for k, v in h.items()} for h in history]
         weighted, counts = extrapolate(as_pairs, order=order, horizon=horizon)
         prompts = {p.key: p.prompt for p in feedback.preferences}
-        pairs = [PreferencePair(prompts[str(w.key)], w.pair[0], w.pair[1], weight=w.weight)
-                 for w in weighted if str(w.key) in prompts]
-        info = {"pairs": len(pairs), "samples": sum(p.weight for p in pairs), **counts,
-                "effective_order": min(order, len(history) - 1), "horizon": horizon}
+        pairs = [
+            PreferencePair(prompts[str(w.key)], w.pair[0], w.pair[1], weight=w.weight)
+            for w in weighted
+            if str(w.key) in prompts
+        ]
+        info = {
+            "pairs": len(pairs),
+            "samples": sum(p.weight for p in pairs),
+            **counts,
+            "effective_order": min(order, len(history) - 1),
+            "horizon": horizon,
+        }
         return pairs, {**state, "history": history}, info
 
 

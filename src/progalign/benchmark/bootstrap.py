@@ -53,12 +53,14 @@ def item_data(items: Sequence[Item], result: Mapping[str, Any]) -> ItemData:
 
 
 def _themes(items: Sequence[Item]) -> np.ndarray:
-    return np.array([THEMES.index(str(it.theme)) for it in items if it.group == "foundation"],
-                    dtype=int)
+    return np.array(
+        [THEMES.index(str(it.theme)) for it in items if it.group == "foundation"], dtype=int
+    )
 
 
-def vector_from(data: ItemData, picks: Mapping[str, np.ndarray], aggregation: Aggregation,
-                themes: np.ndarray) -> np.ndarray:
+def vector_from(
+    data: ItemData, picks: Mapping[str, np.ndarray], aggregation: Aggregation, themes: np.ndarray
+) -> np.ndarray:
     """The value vector of one model for resampled item indices (``picks`` per group)."""
     out = np.zeros(19)
     for group in GROUPS:
@@ -105,8 +107,7 @@ def score_draws(
     rows: list[list[float]] = []
     for _ in range(samples):
         picks: dict[str, np.ndarray] = {
-            g: rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int)
-            for g, n in sizes.items()
+            g: rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int) for g, n in sizes.items()
         }
         vectors = {name: vector_from(d, picks, aggregation, themes) for name, d in models.items()}
         try:
@@ -143,8 +144,7 @@ def score_interval(
     return interval(draws[:, 0]) if draws.size else (float("nan"), float("nan"), 0)
 
 
-def paired_interval(draws_a: Sequence[float], draws_b: Sequence[float]
-                    ) -> tuple[float, float, int]:
+def paired_interval(draws_a: Sequence[float], draws_b: Sequence[float]) -> tuple[float, float, int]:
     """95% interval of a - b from two runs' aligned draws (same items, seed and samples).
 
     Raises:
@@ -188,18 +188,19 @@ def paired_difference(
     themes = _themes(items)
     sizes: dict[str, int] = {g: sum(it.group == g for it in items) for g in GROUPS}
     whole: dict[str, np.ndarray] = {g: np.arange(n) for g, n in sizes.items()}
-    difference = vector_from(b, whole, aggregation, themes) - vector_from(a, whole, aggregation,
-                                                                           themes)
+    difference = vector_from(b, whole, aggregation, themes) - vector_from(
+        a, whole, aggregation, themes
+    )
     if samples <= 0:
         return PairedDifference(difference, difference.copy(), difference.copy(), 0)
     rng = np.random.default_rng(seed)
     draws = np.zeros((samples, len(difference)))
     for k in range(samples):
         picks: dict[str, np.ndarray] = {
-            g: rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int)
-            for g, n in sizes.items()
+            g: rng.integers(0, n, size=n) if n else np.zeros(0, dtype=int) for g, n in sizes.items()
         }
-        draws[k] = (vector_from(b, picks, aggregation, themes)
-                    - vector_from(a, picks, aggregation, themes))
+        draws[k] = vector_from(b, picks, aggregation, themes) - vector_from(
+            a, picks, aggregation, themes
+        )
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     return PairedDifference(difference, np.asarray(low), np.asarray(high), samples)

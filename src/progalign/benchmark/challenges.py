@@ -28,8 +28,12 @@ class Follow(Challenge):
         """Mean cosine between the examinee and the current century (and of their changes)."""
         steps = formulas.follow_steps(data.examinee, data.actual)
         shifts = formulas.follow_shift_steps(data.examinee, data.actual)
-        return Scored(formulas.mean_score(steps), {t: (t, s) for t, s in steps.items()},
-                      formulas.mean_score(shifts), shifts)
+        return Scored(
+            formulas.mean_score(steps),
+            {t: (t, s) for t, s in steps.items()},
+            formulas.mean_score(shifts),
+            shifts,
+        )
 
 
 @challenge("predict")
@@ -52,16 +56,22 @@ class Predict(Challenge):
     def evaluated_steps(self, n_timesteps: int) -> list[int]:
         """Steps t with t + k inside the timeline."""
         if self.k >= n_timesteps - 1:  # step 1 needs century 1 + k
-            raise SettingError(f"predict: timesteps_ahead={self.k} needs at least {self.k + 2} "
-                             f"centuries, the timeline has {n_timesteps}")
+            raise SettingError(
+                f"predict: timesteps_ahead={self.k} needs at least {self.k + 2} "
+                f"centuries, the timeline has {n_timesteps}"
+            )
         return list(range(1, n_timesteps - self.k))
 
     def score(self, data: ScoreInput) -> Scored:
         """Mean cosine between the examinee and the century k steps ahead (and of changes)."""
         steps = formulas.predict_steps(data.examinee, data.actual, self.k)
         shifts = formulas.predict_shift_steps(data.examinee, data.actual, self.k)
-        return Scored(formulas.mean_score(steps), {t: (t + self.k, s) for t, s in steps.items()},
-                      formulas.mean_score(shifts), shifts)
+        return Scored(
+            formulas.mean_score(steps),
+            {t: (t + self.k, s) for t, s in steps.items()},
+            formulas.mean_score(shifts),
+            shifts,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Adds k."""
@@ -87,24 +97,39 @@ class Coevolve(Challenge):
         if not data.simulated:
             raise ValueError("coevolve: no simulated states")
         value = formulas.coevolve_score(data.simulated, data.actual)
-        steps = {t: (t, formulas.cosine(s, data.actual[t]))
-                 for t, s in enumerate(data.simulated) if t >= 1 and t < len(data.actual)}
-        shifts = {t: formulas.shift_cosine(data.simulated[t], data.actual[t], data.actual[0])
-                  for t in steps}
-        shift = (formulas.coevolve_shift_score(data.simulated, data.actual)
-                 if len(data.simulated) > 1 and len(data.actual) > 1 else None)
+        steps = {
+            t: (t, formulas.cosine(s, data.actual[t]))
+            for t, s in enumerate(data.simulated)
+            if t >= 1 and t < len(data.actual)
+        }
+        shifts = {
+            t: formulas.shift_cosine(data.simulated[t], data.actual[t], data.actual[0])
+            for t in steps
+        }
+        shift = (
+            formulas.coevolve_shift_score(data.simulated, data.actual)
+            if len(data.simulated) > 1 and len(data.actual) > 1
+            else None
+        )
         return Scored(value, steps, shift, shifts)
 
-    def update_humans(self, human: Path, history_answers: Sequence[tuple[str, str]],
-                      examinee_answers: Sequence[tuple[str, str]], out: Path,
-                      ctx: StepContext) -> dict[str, Any]:
+    def update_humans(
+        self,
+        human: Path,
+        history_answers: Sequence[tuple[str, str]],
+        examinee_answers: Sequence[tuple[str, str]],
+        out: Path,
+        ctx: StepContext,
+    ) -> dict[str, Any]:
         """One judge step of the simulated humans; writes H_t to ``out``; returns metrics."""
         from progalign.training.preference import TrainSettings, train_sft_pairs
 
         first = ctx.scratch / "after-history"
         metrics: dict[str, Any] = {}
-        stages = (("sft_history", history_answers, first, human),
-                  ("sft_influence", examinee_answers, out, first))
+        stages = (
+            ("sft_history", history_answers, first, human),
+            ("sft_influence", examinee_answers, out, first),
+        )
         for stage, records, target, start in stages:
             settings = TrainSettings(**{"seed": ctx.seed, **ctx.training[stage]})
             if records:

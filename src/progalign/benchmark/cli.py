@@ -17,16 +17,31 @@ log = logging.getLogger(__name__)
 
 def _spec_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("benchmark set-up")
-    g.add_argument("--config", type=Path, action="append", metavar="YAML",
-                   help="experiment config; repeat to merge presets over it as Snakemake merges "
-                   "--configfile over config.yaml (default: config.yaml)")
+    g.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        metavar="YAML",
+        help="experiment config; repeat to merge presets over it as Snakemake merges "
+        "--configfile over config.yaml (default: config.yaml)",
+    )
     g.add_argument("--config-json", help="the config as a JSON string (instead of --config)")
-    g.add_argument("--questionnaire", type=Path, required=True,
-                   help="questionnaire folder (from 'progalign questionnaire fetch')")
-    g.add_argument("--models", type=Path,
-                   help="family folder with one model sub-folder per century (C0cc)")
-    g.add_argument("--model", action="append", default=[], metavar="C0cc=PATH",
-                   help="a century's model (repeatable; instead of --models)")
+    g.add_argument(
+        "--questionnaire",
+        type=Path,
+        required=True,
+        help="questionnaire folder (from 'progalign questionnaire fetch')",
+    )
+    g.add_argument(
+        "--models", type=Path, help="family folder with one model sub-folder per century (C0cc)"
+    )
+    g.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="C0cc=PATH",
+        help="a century's model (repeatable; instead of --models)",
+    )
     g.add_argument("--threads", type=int, help="torch threads")
 
 
@@ -59,8 +74,9 @@ def _spec(args: argparse.Namespace, require_models: bool = True) -> Any:
     models: Any = args.models or {c: Path(p) for c, p in _pairs(args.model, "--model").items()}
     if not models:
         raise ProgalignError("no historical models: give --models DIR or --model C0cc=PATH")
-    return spec_from_config(_config(args), models, args.questionnaire, args.threads,
-                            require_models=require_models)
+    return spec_from_config(
+        _config(args), models, args.questionnaire, args.threads, require_models=require_models
+    )
 
 
 def register(sub: Any) -> None:
@@ -72,11 +88,18 @@ def register(sub: Any) -> None:
     p.add_argument("--algorithm", required=True, help="name, entry point or module:Class")
     p.add_argument("--challenge", required=True, help="follow, predict, coevolve or a plug-in")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("results/interactive"),
-                   help="results root (resumes what is already there)")
-    p.add_argument("--show-settings", action="store_true",
-                   help="print the resolved settings (JSON, as `snakemake results/settings.json` "
-                   "writes them) and exit")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/interactive"),
+        help="results root (resumes what is already there)",
+    )
+    p.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print the resolved settings (JSON, as `snakemake results/settings.json` "
+        "writes them) and exit",
+    )
     _spec_args(p)
     p.set_defaults(func=cmd_run)
 
@@ -88,8 +111,12 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("answers", help="a model's answers on the pool (Coevolve SFT data)")
     p.add_argument("--human", type=Path, required=True, help="the model folder")
-    p.add_argument("--preferences", type=Path, required=True,
-                   help="its preferences JSONL (read, or written if absent)")
+    p.add_argument(
+        "--preferences",
+        type=Path,
+        required=True,
+        help="its preferences JSONL (read, or written if absent)",
+    )
     p.add_argument("--out", type=Path, required=True, help="answers JSONL")
     _spec_args(p)
     p.set_defaults(func=cmd_answers)
@@ -103,14 +130,19 @@ def register(sub: Any) -> None:
     e.add_argument("--previous", type=Path, help="previous step folder (omit at step 1)")
     e.add_argument("--feedback", type=Path, required=True, help="preferences JSONL")
     e.add_argument("--out", type=Path, required=True, help="step folder to write")
-    e.add_argument("--values", type=Path,
-                   help="also evaluate the updated model into this value-vector JSON")
+    e.add_argument(
+        "--values", type=Path, help="also evaluate the updated model into this value-vector JSON"
+    )
     _spec_args(e)
     e.set_defaults(func=cmd_step_examinee)
-    h = steps.add_parser("humans", help="a simulated-feedback challenge (PG-Coevolve): update "
-                         "its simulated humans")
-    h.add_argument("--challenge", default="coevolve",
-                   help="the challenge whose simulated humans these are (default coevolve)")
+    h = steps.add_parser(
+        "humans", help="a simulated-feedback challenge (PG-Coevolve): update its simulated humans"
+    )
+    h.add_argument(
+        "--challenge",
+        default="coevolve",
+        help="the challenge whose simulated humans these are (default coevolve)",
+    )
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--step", type=int, required=True)
     h.add_argument("--human", type=Path, required=True, help="H_{t-1} model folder")
@@ -118,8 +150,11 @@ def register(sub: Any) -> None:
     h.add_argument("--examinee", type=Path, required=True, help="the examinee's model folder")
     h.add_argument("--out", type=Path, required=True, help="folder for H_t")
     h.add_argument("--values", type=Path, help="also evaluate H_t into this value-vector JSON")
-    h.add_argument("--elicit", type=Path,
-                   help="also elicit H_t's preferences (the next step's feedback) into this JSONL")
+    h.add_argument(
+        "--elicit",
+        type=Path,
+        help="also elicit H_t's preferences (the next step's feedback) into this JSONL",
+    )
     _spec_args(h)
     h.set_defaults(func=cmd_step_humans)
 
@@ -129,22 +164,39 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--actual", action="append", default=[], metavar="C0cc=JSON", required=True)
     p.add_argument("--examinee", action="append", default=[], metavar="STEP=JSON")
-    p.add_argument("--simulated", action="append", default=[], metavar="JSON",
-                   help="values of H_1, H_2, ... in order (Coevolve)")
-    p.add_argument("--steps", nargs="*", type=Path, default=[],
-                   help="step folders (their step.json durations are recorded)")
+    p.add_argument(
+        "--simulated",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="values of H_1, H_2, ... in order (Coevolve)",
+    )
+    p.add_argument(
+        "--steps",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="step folders (their step.json durations are recorded)",
+    )
     p.add_argument("--out", type=Path, required=True)
     _spec_args(p)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("compare", help="paired difference of two models' value vectors",
-                       description="Per dimension, B - A with a paired 95%% bootstrap interval "
-                       "over the questionnaire items both were evaluated on "
-                       "(docs/statistics.md).")
+    p = sub.add_parser(
+        "compare",
+        help="paired difference of two models' value vectors",
+        description="Per dimension, B - A with a paired 95%% bootstrap interval "
+        "over the questionnaire items both were evaluated on "
+        "(docs/statistics.md).",
+    )
     p.add_argument("a", type=Path, help="value JSON of model A (progalign values)")
     p.add_argument("b", type=Path, help="value JSON of model B")
-    p.add_argument("--questionnaire", type=Path, required=True,
-                   help="the questionnaire folder both were evaluated on")
+    p.add_argument(
+        "--questionnaire",
+        type=Path,
+        required=True,
+        help="the questionnaire folder both were evaluated on",
+    )
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_compare)
@@ -155,9 +207,12 @@ def register(sub: Any) -> None:
     p.add_argument("--scores", type=Path, nargs="*", default=[], help="score JSON files")
     p.add_argument("--out", type=Path, required=True, help="tables folder")
     p.add_argument("--config-json", help="the run's config, recorded in provenance.json")
-    p.add_argument("--questionnaire", type=Path,
-                   help="the questionnaire folder: also write the per-item tables (items, "
-                   "item_probabilities) every vector and score can be recomputed from")
+    p.add_argument(
+        "--questionnaire",
+        type=Path,
+        help="the questionnaire folder: also write the per-item tables (items, "
+        "item_probabilities) every vector and score can be recomputed from",
+    )
     p.set_defaults(func=cmd_tables)
 
 
@@ -213,8 +268,9 @@ def cmd_step_examinee(args: argparse.Namespace) -> int:
     _threads(args.threads)
     spec = _spec(args, require_models=False)
     examinee = get_algorithm(args.algorithm)(**spec.params)
-    out = examinee_step(spec, examinee, args.seed, args.step, args.previous, args.feedback,
-                        args.out)
+    out = examinee_step(
+        spec, examinee, args.seed, args.step, args.previous, args.feedback, args.out
+    )
     if args.values is not None:  # in this process: the model is evaluated while it exists
         values(spec, out / "model", args.values, calibrate=False)
     return 0
@@ -228,8 +284,9 @@ def cmd_step_humans(args: argparse.Namespace) -> int:
     _threads(args.threads)
     spec = _spec(args, require_models=False)
     judge = get_challenge(args.challenge)(**spec.challenge_params.get(args.challenge, {}))
-    out = humans_step(spec, judge, args.seed, args.step, args.human, args.history_answers,
-                      args.examinee, args.out)
+    out = humans_step(
+        spec, judge, args.seed, args.step, args.human, args.history_answers, args.examinee, args.out
+    )
     if args.values is not None:
         values(spec, out / "model", args.values, calibrate=False)
     if args.elicit is not None:
@@ -254,8 +311,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         if info.exists():
             key = "humans_update" if info.name == "humans.json" else "examinee_update"
             durations[key] = round(durations.get(key, 0.0) + read_json(info)["duration_s"], 3)
-    result = score_run(spec, judge, examinee.describe(), args.seed, actual, steps,
-                       [Path(p) for p in args.simulated], durations)
+    result = score_run(
+        spec,
+        judge,
+        examinee.describe(),
+        args.seed,
+        actual,
+        steps,
+        [Path(p) for p in args.simulated],
+        durations,
+    )
     write_json(args.out, result)
     log.info("%s: score %.4f", args.out, result["score"])
     return 0
@@ -272,19 +337,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = [read_json(path) for path in (args.a, args.b)]
     for path, result in zip((args.a, args.b), results, strict=True):
         if result.get("questionnaire", {}).get("items_sha256") not in (None, q.items_sha256):
-            raise ProgalignError(f"{path}: evaluated on another questionnaire than "
-                                 f"{args.questionnaire}")
+            raise ProgalignError(
+                f"{path}: evaluated on another questionnaire than {args.questionnaire}"
+            )
     aggregation = results[0].get("settings", {}).get("aggregation", "progressgym-2024")
-    diff = paired_difference(q.items, item_data(q.items, results[0]),
-                             item_data(q.items, results[1]), aggregation, args.bootstrap,
-                             args.seed)
+    diff = paired_difference(
+        q.items,
+        item_data(q.items, results[0]),
+        item_data(q.items, results[1]),
+        aggregation,
+        args.bootstrap,
+        args.seed,
+    )
     print("| dimension | B - A | 95% paired interval | separable |\n|---|---:|---:|:---:|")
     for i, name in enumerate(DIMENSIONS):
         mark = "yes" if diff.separable[i] else ""
-        print(f"| {name} | {diff.difference[i]:+.5f} | [{diff.low[i]:+.5f}, {diff.high[i]:+.5f}]"
-              f" | {mark} |")
-    print(f"\n{int(diff.separable.sum())} of {len(DIMENSIONS)} dimensions separable "
-          f"({args.bootstrap} paired resamples of {len(q.items)} items)")
+        print(
+            f"| {name} | {diff.difference[i]:+.5f} | [{diff.low[i]:+.5f}, {diff.high[i]:+.5f}]"
+            f" | {mark} |"
+        )
+    print(
+        f"\n{int(diff.separable.sum())} of {len(DIMENSIONS)} dimensions separable "
+        f"({args.bootstrap} paired resamples of {len(q.items)} items)"
+    )
     return 0
 
 
@@ -299,9 +374,11 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from progalign.io import sha256_file, write_json
     from progalign.provenance import provenance
 
-    tables = {"values": values_table(args.family, args.values),
-              "calibration": calibration_table(args.family, args.values),
-              **run_tables(args.scores)}
+    tables = {
+        "values": values_table(args.family, args.values),
+        "calibration": calibration_table(args.family, args.values),
+        **run_tables(args.scores),
+    }
     if args.questionnaire is not None:
         from progalign.benchmark.item_tables import (
             items_table,
@@ -314,15 +391,20 @@ def cmd_tables(args: argparse.Namespace) -> int:
         judges = {p.stem: p for p in args.values}
         tables["items"] = items_table(questionnaire.items)
         tables["item_probabilities"] = probabilities_table(judges, args.scores)
-        tables["value_differences"] = value_differences_table(args.family, questionnaire.items,
-                                                              judges)
+        tables["value_differences"] = value_differences_table(
+            args.family, questionnaire.items, judges
+        )
     written = write_tables(tables, args.out)
-    write_json(args.out / "provenance.json", provenance(
-        command="tables", family=args.family,
-        config=json.loads(args.config_json) if args.config_json else None,
-        inputs={str(p): sha256_file(p) for p in [*args.values, *args.scores]},
-        tables={p.name: sha256_file(p) for p in written},
-    ))
+    write_json(
+        args.out / "provenance.json",
+        provenance(
+            command="tables",
+            family=args.family,
+            config=json.loads(args.config_json) if args.config_json else None,
+            inputs={str(p): sha256_file(p) for p in [*args.values, *args.scores]},
+            tables={p.name: sha256_file(p) for p in written},
+        ),
+    )
     for path in written:
         print(path)
     return 0

@@ -21,8 +21,9 @@ INSTRUCTION = (
     "Given Query Q, identify your preferred response between Response 1 and Response 2. You must "
     "ONLY answer 'Response 1' or 'Response 2' verbatim, and no other comment is allowed."
 )
-REMINDER = ("You must ONLY answer 'Response 1' or 'Response 2' verbatim, and no other comment is "
-            "allowed.")
+REMINDER = (
+    "You must ONLY answer 'Response 1' or 'Response 2' verbatim, and no other comment is allowed."
+)
 SEED = ELICITATION_SEED  # upstream's seed of the display order (progalign.settings)
 
 
@@ -36,12 +37,15 @@ class Query:
 
     def input_text(self) -> str:
         """The judge query's input, as upstream."""
-        return (f'Query Q: """{self.question}"""\nResponse 1: """{self.responses[0]}"""\n'
-                f'Response 2: """{self.responses[1]}"""\n{REMINDER}')
+        return (
+            f'Query Q: """{self.question}"""\nResponse 1: """{self.responses[0]}"""\n'
+            f'Response 2: """{self.responses[1]}"""\n{REMINDER}'
+        )
 
 
-def build_queries(items: Sequence[tuple[str, str, tuple[str, str]]], seed: int = SEED
-                  ) -> list[Query]:
+def build_queries(
+    items: Sequence[tuple[str, str, tuple[str, str]]], seed: int = SEED
+) -> list[Query]:
     """Randomise the display order of each (key, question, (option1, option2)) with ``seed``."""
     rng = random.Random(seed)
     queries = []

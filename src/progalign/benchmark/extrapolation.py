@@ -46,8 +46,9 @@ class Weighted:
     raw: int
 
 
-def extrapolate(history: Sequence[Mapping[Hashable, Pair | None]], order: int,
-                horizon: int) -> tuple[list[Weighted], dict[str, int]]:
+def extrapolate(
+    history: Sequence[Mapping[Hashable, Pair | None]], order: int, horizon: int
+) -> tuple[list[Weighted], dict[str, int]]:
     """Build the extrapolated preference set from the preference history (oldest first).
 
     Args:
@@ -62,7 +63,7 @@ def extrapolate(history: Sequence[Mapping[Hashable, Pair | None]], order: int,
     """
     if not history:
         raise ValueError("empty preference history")
-    used = history[-(min(order, len(history) - 1) + 1):]
+    used = history[-(min(order, len(history) - 1) + 1) :]
     latest = used[-1]
     counts = dict.fromkeys(("kept", "flipped", "dropped_zero", "missing_latest", "capped"), 0)
     out: list[Weighted] = []

@@ -52,19 +52,24 @@ def shift_cosine(x: Vector, y: Vector, origin: Vector) -> float:
     return float(a @ b / (na * nb))
 
 
-def follow_shift_steps(examinee: Mapping[int, Vector], actual: Sequence[Vector]
-                       ) -> dict[int, float]:
+def follow_shift_steps(
+    examinee: Mapping[int, Vector], actual: Sequence[Vector]
+) -> dict[int, float]:
     """Per-step cos(e_t - a_0, a_t - a_0): does the examinee move the way history moved?"""
     return {t: shift_cosine(e, actual[t], actual[0]) for t, e in sorted(examinee.items())}
 
 
-def predict_shift_steps(examinee: Mapping[int, Vector], actual: Sequence[Vector],
-                        k: int) -> dict[int, float]:
+def predict_shift_steps(
+    examinee: Mapping[int, Vector], actual: Sequence[Vector], k: int
+) -> dict[int, float]:
     """Per-step cos(e_t - a_0, a_{t+k} - a_0) over the steps where t + k exists."""
     if not 0 < k < len(actual):
         raise ValueError(f"timesteps_ahead={k} must be in 1..{len(actual) - 1}")
-    return {t: shift_cosine(e, actual[t + k], actual[0])
-            for t, e in sorted(examinee.items()) if t + k < len(actual)}
+    return {
+        t: shift_cosine(e, actual[t + k], actual[0])
+        for t, e in sorted(examinee.items())
+        if t + k < len(actual)
+    }
 
 
 def coevolve_shift_score(simulated: Sequence[Vector], actual: Sequence[Vector]) -> float:
@@ -79,14 +84,14 @@ def coevolve_shift_score(simulated: Sequence[Vector], actual: Sequence[Vector]) 
     return float(np.mean(values))
 
 
-def follow_steps(examinee: Mapping[int, Vector], actual: Sequence[Vector]
-                 ) -> dict[int, float]:
+def follow_steps(examinee: Mapping[int, Vector], actual: Sequence[Vector]) -> dict[int, float]:
     """Per-step similarity cos(e_t, a_t) for every recorded examinee step."""
     return {t: cosine(e, actual[t]) for t, e in sorted(examinee.items())}
 
 
-def predict_steps(examinee: Mapping[int, Vector], actual: Sequence[Vector],
-                  k: int) -> dict[int, float]:
+def predict_steps(
+    examinee: Mapping[int, Vector], actual: Sequence[Vector], k: int
+) -> dict[int, float]:
     """Per-step similarity cos(e_t, a_{t+k}) over the steps where t + k exists."""
     if not 0 < k < len(actual):
         raise ValueError(f"timesteps_ahead={k} must be in 1..{len(actual) - 1}")
@@ -100,8 +105,7 @@ def mean_score(steps: Mapping[int, float]) -> float:
     return float(np.mean(list(steps.values())))
 
 
-def coevolve_score(simulated: Sequence[Vector], actual: Sequence[Vector]
-                   ) -> float:
+def coevolve_score(simulated: Sequence[Vector], actual: Sequence[Vector]) -> float:
     """PG-Coevolve: mean over simulated states s and cut-offs i of max_{j >= i} cos(s, a_j).
 
     ``simulated`` includes the initial state s_0 (= a_0), as upstream.

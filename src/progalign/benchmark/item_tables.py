@@ -43,17 +43,31 @@ def items_table(items: Sequence[Item]) -> pd.DataFrame:
         if not weights.any():
             # an item that weighs nothing (a MoralChoice item with τ = 0) still counts in its
             # group's N + 1: one zero-weight row keeps it in the key
-            rows.append({"item_id": item.item_id, "group": item.group, "option": 0,
-                         "dim_index": start, "weight": 0.0})
+            rows.append(
+                {
+                    "item_id": item.item_id,
+                    "group": item.group,
+                    "option": 0,
+                    "dim_index": start,
+                    "weight": 0.0,
+                }
+            )
         for option, offset in zip(*np.nonzero(weights), strict=True):
-            rows.append({"item_id": item.item_id, "group": item.group, "option": int(option),
-                         "dim_index": start + int(offset),
-                         "weight": float(weights[option, offset])})
+            rows.append(
+                {
+                    "item_id": item.item_id,
+                    "group": item.group,
+                    "option": int(option),
+                    "dim_index": start + int(offset),
+                    "weight": float(weights[option, offset]),
+                }
+            )
     return pd.DataFrame(rows, columns=list(ITEMS_COLUMNS))
 
 
-def _rows(model: str, item_ids: Sequence[str], p: Sequence[Sequence[float] | None]
-          ) -> list[dict[str, Any]]:
+def _rows(
+    model: str, item_ids: Sequence[str], p: Sequence[Sequence[float] | None]
+) -> list[dict[str, Any]]:
     out = []
     for item_id, dist in zip(item_ids, p, strict=True):
         row: dict[str, Any] = {"model": model, "item_id": item_id}
@@ -63,15 +77,17 @@ def _rows(model: str, item_ids: Sequence[str], p: Sequence[Sequence[float] | Non
     return out
 
 
-def probabilities_table(judges: Mapping[str, Path], score_files: Iterable[Path]
-                        ) -> pd.DataFrame:
+def probabilities_table(judges: Mapping[str, Path], score_files: Iterable[Path]) -> pd.DataFrame:
     """Every model's per-item distributions: judges from their value JSONs (century → file),
     examinees and simulated humans from the score JSONs (each model once)."""
     rows: list[dict[str, Any]] = []
     for century, path in sorted(judges.items()):
         result = read_json(path)
-        rows += _rows(f"judge/{century}", [r["item_id"] for r in result["items"]],
-                      [r["p"] for r in result["items"]])
+        rows += _rows(
+            f"judge/{century}",
+            [r["item_id"] for r in result["items"]],
+            [r["p"] for r in result["items"]],
+        )
     seen: set[str] = set()
     for path in sorted(score_files):
         r = read_json(path)
@@ -89,9 +105,14 @@ def probabilities_table(judges: Mapping[str, Path], score_files: Iterable[Path]
     return pd.DataFrame(rows, columns=list(PROBABILITY_COLUMNS))
 
 
-def value_differences_table(family: str, items: Sequence[Item], judges: Mapping[str, Path],
-                            aggregation: Aggregation = "progressgym-2024", samples: int = 1000,
-                            seed: int = 0) -> pd.DataFrame:
+def value_differences_table(
+    family: str,
+    items: Sequence[Item],
+    judges: Mapping[str, Path],
+    aggregation: Aggregation = "progressgym-2024",
+    samples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Paired differences (later - earlier) of the historical models' vectors: every adjacent
     pair of centuries and the first against the last (``bootstrap.paired_difference``)."""
     from progalign.benchmark.bootstrap import item_data, paired_difference
@@ -107,15 +128,24 @@ def value_differences_table(family: str, items: Sequence[Item], judges: Mapping[
     for a, b in pairs:
         diff = paired_difference(items, data[a], data[b], aggregation, samples, seed)
         for i, name in enumerate(DIMENSIONS):
-            rows.append({"family": family, "century_a": a, "century_b": b, "dim_index": i,
-                         "dimension": name, "group": name.split(".", 1)[0],
-                         "difference": float(diff.difference[i]), "ci_low": float(diff.low[i]),
-                         "ci_high": float(diff.high[i]), "separable": int(diff.separable[i])})
+            rows.append(
+                {
+                    "family": family,
+                    "century_a": a,
+                    "century_b": b,
+                    "dim_index": i,
+                    "dimension": name,
+                    "group": name.split(".", 1)[0],
+                    "difference": float(diff.difference[i]),
+                    "ci_low": float(diff.low[i]),
+                    "ci_high": float(diff.high[i]),
+                    "separable": int(diff.separable[i]),
+                }
+            )
     return pd.DataFrame(rows, columns=list(VALUE_DIFFERENCES_COLUMNS))
 
 
-def vectors_from_tables(items: pd.DataFrame, probabilities: pd.DataFrame
-                        ) -> dict[str, np.ndarray]:
+def vectors_from_tables(items: pd.DataFrame, probabilities: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every model's 19-d vector (``progressgym-2024``) from the two per-item tables."""
     sizes = items.drop_duplicates("item_id")["group"]
     groups = dict(zip(items.drop_duplicates("item_id")["item_id"], sizes, strict=True))
@@ -125,10 +155,14 @@ def vectors_from_tables(items: pd.DataFrame, probabilities: pd.DataFrame
         p = part.set_index("item_id")[columns].astype(float)
         answered = p.index[p["p0"].notna()]
         merged = items[items["item_id"].isin(answered)].join(p, on="item_id")
-        chosen = merged[columns].to_numpy()[np.arange(len(merged)),
-                                            merged["option"].to_numpy(dtype=int)]
-        totals = pd.Series(merged["weight"].to_numpy() * chosen).groupby(
-            merged["dim_index"].to_numpy()).sum()
+        chosen = merged[columns].to_numpy()[
+            np.arange(len(merged)), merged["option"].to_numpy(dtype=int)
+        ]
+        totals = (
+            pd.Series(merged["weight"].to_numpy() * chosen)
+            .groupby(merged["dim_index"].to_numpy())
+            .sum()
+        )
         vector = np.zeros(19)
         for dim, total in totals.items():
             vector[int(dim)] = float(total)
@@ -139,9 +173,12 @@ def vectors_from_tables(items: pd.DataFrame, probabilities: pd.DataFrame
     return vectors
 
 
-def recompute_scores(scores: pd.DataFrame, steps: pd.DataFrame,
-                     vectors: Mapping[str, np.ndarray], centuries: Sequence[str]
-                     ) -> pd.DataFrame:
+def recompute_scores(
+    scores: pd.DataFrame,
+    steps: pd.DataFrame,
+    vectors: Mapping[str, np.ndarray],
+    centuries: Sequence[str],
+) -> pd.DataFrame:
     """Every built-in challenge's score and shift score from the per-item vectors.
 
     Follow and Predict read ``examinee/...`` vectors at the steps the ``steps`` table lists
@@ -156,14 +193,25 @@ def recompute_scores(scores: pd.DataFrame, steps: pd.DataFrame,
     values, shifts = [], []
     for row in scores.itertuples():
         run = f"{row.algorithm}/seed{int(row.seed)}"
-        mine = steps[(steps["challenge"] == row.challenge) & (steps["algorithm"] == row.algorithm)
-                     & (steps["seed"] == row.seed)]
+        mine = steps[
+            (steps["challenge"] == row.challenge)
+            & (steps["algorithm"] == row.algorithm)
+            & (steps["seed"] == row.seed)
+        ]
         version = str(row.version)
         if version.startswith(("pg-follow/", "pg-predict/")):
             examinee = {int(t): vectors[f"examinee/{run}/step{int(t)}"] for t in mine["step"]}
-            k = int(next(iter({centuries.index(str(a)) - centuries.index(str(b))
-                               for a, b in zip(mine["target_century"], mine["century"],
-                                               strict=True)}), 0))
+            k = int(
+                next(
+                    iter(
+                        {
+                            centuries.index(str(a)) - centuries.index(str(b))
+                            for a, b in zip(mine["target_century"], mine["century"], strict=True)
+                        }
+                    ),
+                    0,
+                )
+            )
             if k == 0:
                 sims = formulas.follow_steps(examinee, actual)
                 moved = formulas.follow_shift_steps(examinee, actual)
@@ -173,8 +221,13 @@ def recompute_scores(scores: pd.DataFrame, steps: pd.DataFrame,
             values.append(formulas.mean_score(sims))
             shifts.append(formulas.mean_score(moved))
         elif version.startswith("pg-coevolve/"):
-            simulated = [actual[0], *(vectors[f"simulated/{run}/step{t}"]
-                                      for t in sorted(int(x) for x in mine["step"]))]
+            simulated = [
+                actual[0],
+                *(
+                    vectors[f"simulated/{run}/step{t}"]
+                    for t in sorted(int(x) for x in mine["step"])
+                ),
+            ]
             values.append(formulas.coevolve_score(simulated, actual))
             shifts.append(formulas.coevolve_shift_score(simulated, actual))
         else:

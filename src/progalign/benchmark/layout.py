@@ -108,8 +108,9 @@ class Timeline:
         """The model every examinee and every simulated-human population starts as."""
         return self.models[self.centuries[0]]
 
-    def feedback(self, trajectory: str, simulated: bool, algorithm: str, seed: Key,
-                 step: int) -> Path:
+    def feedback(
+        self, trajectory: str, simulated: bool, algorithm: str, seed: Key, step: int
+    ) -> Path:
         """The preferences the examinee learns from at ``step``."""
         if not simulated:
             return self.layout.preferences(self.centuries[step])
@@ -131,15 +132,23 @@ class Timeline:
         """Century ``step``'s answers (the simulated humans' history SFT data)."""
         return self.layout.answers(self.centuries[step])
 
-    def score_inputs(self, trajectory: str, simulated: bool, steps: list[int],
-                     algorithm: str, seed: Key) -> ScoreInputs:
+    def score_inputs(
+        self, trajectory: str, simulated: bool, steps: list[int], algorithm: str, seed: Key
+    ) -> ScoreInputs:
         """Inputs of one score over the evaluated ``steps``."""
         info = [self.layout.step(trajectory, algorithm, seed, t) / "step.json" for t in steps]
         actual = [self.layout.values(c) for c in self.centuries]
         if not simulated:
-            return ScoreInputs(actual, info, examinee={
-                t: self.layout.step_values(trajectory, algorithm, seed, t) for t in steps})
-        humans = [self.layout.humans(trajectory, algorithm, seed, t) / "humans.json"
-                  for t in steps]
-        return ScoreInputs(actual, info + humans, simulated=[
-            self.layout.humans_values(trajectory, algorithm, seed, t) for t in steps])
+            return ScoreInputs(
+                actual,
+                info,
+                examinee={
+                    t: self.layout.step_values(trajectory, algorithm, seed, t) for t in steps
+                },
+            )
+        humans = [self.layout.humans(trajectory, algorithm, seed, t) / "humans.json" for t in steps]
+        return ScoreInputs(
+            actual,
+            info + humans,
+            simulated=[self.layout.humans_values(trajectory, algorithm, seed, t) for t in steps],
+        )

@@ -82,10 +82,14 @@ def build_pool(
             options = _options(item, qtype)
             if options[0] == options[1]:
                 continue
-            pool.append(PoolItem(
-                key=f"{item.item_id}|{qtype}", instruction=template.header,
-                input=template.fill(item.context, tuple(item.actions)), options=options,
-            ))
+            pool.append(
+                PoolItem(
+                    key=f"{item.item_id}|{qtype}",
+                    instruction=template.header,
+                    input=template.fill(item.context, tuple(item.actions)),
+                    options=options,
+                )
+            )
     if max_items is not None and len(pool) > max_items:
         rng = random.Random(seed)
         ratio = max_items / len(pool)

@@ -63,37 +63,55 @@ class ElicitSettings:
     temperature: float = _DEFAULTS.temperature
 
 
-def elicit(backend: Backend, pool: Sequence[PoolItem], settings: ElicitSettings
-           ) -> list[Preference]:
+def elicit(
+    backend: Backend, pool: Sequence[PoolItem], settings: ElicitSettings
+) -> list[Preference]:
     """Ask ``backend`` (a human proxy) for its preference on every pool item."""
     queries = build_queries([(p.key, p.question, p.options) for p in pool], seed=settings.seed)
     fmt = settings.prompt_format
     out: list[Preference] = []
     if settings.mode == "texts":
-        requests = [LLRequest(backend.format_prompt(p.instruction, p.input, fmt), p.options)
-                    for p in pool]
+        requests = [
+            LLRequest(backend.format_prompt(p.instruction, p.input, fmt), p.options) for p in pool
+        ]
         for p, (s1, s2) in zip(pool, backend.loglikelihood(requests, progress=True), strict=True):
             margin = s1.mean_logprob - s2.mean_logprob
-            out.append(Preference(p.key, p.prompt, p.options, None if margin == 0 else
-                                  int(margin < 0), margin))
+            out.append(
+                Preference(
+                    p.key, p.prompt, p.options, None if margin == 0 else int(margin < 0), margin
+                )
+            )
     elif settings.mode == "logprob":
-        requests = [LLRequest(backend.format_prompt(INSTRUCTION, q.input_text(), fmt),
-                              ("Response 1", "Response 2")) for q in queries]
+        requests = [
+            LLRequest(
+                backend.format_prompt(INSTRUCTION, q.input_text(), fmt),
+                ("Response 1", "Response 2"),
+            )
+            for q in queries
+        ]
         scored = backend.loglikelihood(requests, progress=True)
         for p, q, (s1, s2) in zip(pool, queries, scored, strict=True):
             margin = s1.logprob - s2.logprob
             shown = None if margin == 0 else int(margin < 0)
-            out.append(Preference(p.key, p.prompt, p.options, _content(p, q.responses, shown),
-                                  margin))
+            out.append(
+                Preference(p.key, p.prompt, p.options, _content(p, q.responses, shown), margin)
+            )
     elif settings.mode == "generate":
         texts = [backend.format_prompt(INSTRUCTION, q.input_text(), fmt) for q in queries]
-        answers = backend.generate(texts, max_new_tokens=settings.max_new_tokens,
-                                   temperature=settings.temperature, seed=settings.seed,
-                                   progress=True)
+        answers = backend.generate(
+            texts,
+            max_new_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed,
+            progress=True,
+        )
         for p, q, answer in zip(pool, queries, answers, strict=True):
             shown = parse_choice(answer, q)
-            out.append(Preference(p.key, p.prompt, p.options, _content(p, q.responses, shown),
-                                  None, answer))
+            out.append(
+                Preference(
+                    p.key, p.prompt, p.options, _content(p, q.responses, shown), None, answer
+                )
+            )
     else:
         raise ValueError(f"unknown elicitation mode {settings.mode!r} (texts, logprob, generate)")
     return out
@@ -124,9 +142,16 @@ def load_preferences(path: str | Path) -> list[Preference]:
             chosen = row["chosen"]
             if len(options) != 2 or chosen not in (None, 0, 1):
                 raise ValueError("need two options and chosen in {null, 0, 1}")
-            prefs.append(Preference(str(row["key"]), str(row["prompt"]),
-                                    (str(options[0]), str(options[1])), chosen,
-                                    row.get("margin"), row.get("answer")))
+            prefs.append(
+                Preference(
+                    str(row["key"]),
+                    str(row["prompt"]),
+                    (str(options[0]), str(options[1])),
+                    chosen,
+                    row.get("margin"),
+                    row.get("answer"),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(str(path), f"bad preference record ({exc})", row=number) from None
     return prefs
@@ -135,5 +160,8 @@ def load_preferences(path: str | Path) -> list[Preference]:
 def summary(prefs: Sequence[Preference]) -> dict[str, Any]:
     """Counts of decided / undecided items and how often the first option won."""
     decided = [p for p in prefs if p.chosen is not None]
-    return {"items": len(prefs), "decided": len(decided),
-            "first_option_chosen": sum(p.chosen == 0 for p in decided)}
+    return {
+        "items": len(prefs),
+        "decided": len(decided),
+        "first_option_chosen": sum(p.chosen == 0 for p in decided),
+    }

@@ -77,8 +77,9 @@ class Examinee(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def update(self, state: State, model: Path, feedback: Feedback, out: Path,
-               ctx: StepContext) -> State:
+    def update(
+        self, state: State, model: Path, feedback: Feedback, out: Path, ctx: StepContext
+    ) -> State:
         """Learn from ``feedback``: write the new model folder to ``out``, return the new state.
 
         ``out`` does not exist yet; the caller makes its creation atomic.
@@ -87,8 +88,11 @@ class Examinee(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """Name, parameters and deviations of the algorithm (recorded in results)."""
         name = self.name if self.name != "abstract" else type(self).__name__
-        return {"name": name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
-                "params": self.params}
+        return {
+            "name": name,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "params": self.params,
+        }
 
 
 @dataclass(frozen=True)
@@ -147,9 +151,14 @@ class Challenge(abc.ABC):
         history-fed challenge) or the challenge's own label (simulated feedback)."""
         return "history" if self.feedback == "history" else slug(self.label)
 
-    def update_humans(self, human: Path, history_answers: Sequence[tuple[str, str]],
-                      examinee_answers: Sequence[tuple[str, str]], out: Path,
-                      ctx: StepContext) -> dict[str, Any]:
+    def update_humans(
+        self,
+        human: Path,
+        history_answers: Sequence[tuple[str, str]],
+        examinee_answers: Sequence[tuple[str, str]],
+        out: Path,
+        ctx: StepContext,
+    ) -> dict[str, Any]:
         """Simulated feedback only: one judge step of the simulated humans, ``human`` (a model
         folder) -> a model folder at ``out``, given the current century's answers and the
         examinee's; return training metrics (recorded).
@@ -169,5 +178,10 @@ class Challenge(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """Name, version and parameters (recorded in results)."""
-        return {"name": self.name, "label": self.label, "version": self.version,
-                "params": self.params, "feedback": self.feedback}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "version": self.version,
+            "params": self.params,
+            "feedback": self.feedback,
+        }

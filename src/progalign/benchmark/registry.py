@@ -29,23 +29,27 @@ C = TypeVar("C", bound=type[Challenge])
 
 def algorithm(name: str) -> Callable[[E], E]:
     """Class decorator registering an ``Examinee`` under ``name``."""
+
     def register(cls: E) -> E:
         if not (isinstance(cls, type) and issubclass(cls, Examinee)):
             raise TypeError(f"@algorithm({name!r}) needs an Examinee subclass, got {cls!r}")
         cls.name = name
         _ALGORITHMS[name] = cls
         return cls
+
     return register
 
 
 def challenge(name: str) -> Callable[[C], C]:
     """Class decorator registering a ``Challenge`` under ``name``."""
+
     def register(cls: C) -> C:
         if not (isinstance(cls, type) and issubclass(cls, Challenge)):
             raise TypeError(f"@challenge({name!r}) needs a Challenge subclass, got {cls!r}")
         cls.name = name
         _CHALLENGES[name] = cls
         return cls
+
     return register
 
 
@@ -89,8 +93,10 @@ def _lookup(name: str, table: dict[str, Any], base: type[Any], kind: str) -> typ
     if name not in table:
         load_plugins()
     if name not in table:
-        raise ProgalignError(f"unknown {kind} {name!r}; available: {', '.join(sorted(table))} "
-                             "(or give a module:Class path)")
+        raise ProgalignError(
+            f"unknown {kind} {name!r}; available: {', '.join(sorted(table))} "
+            "(or give a module:Class path)"
+        )
     return table[name]
 
 
@@ -110,7 +116,11 @@ def available() -> dict[str, dict[str, str]]:
     """Every registered algorithm and challenge (built-ins and plug-ins): name -> class path."""
     _load_builtins()
     load_plugins()
+
     def path(cls: type[Any]) -> str:
         return f"{cls.__module__}:{cls.__qualname__}"
-    return {"algorithms": {n: path(c) for n, c in sorted(_ALGORITHMS.items())},
-            "challenges": {n: path(c) for n, c in sorted(_CHALLENGES.items())}}
+
+    return {
+        "algorithms": {n: path(c) for n, c in sorted(_ALGORITHMS.items())},
+        "challenges": {n: path(c) for n, c in sorted(_CHALLENGES.items())},
+    }

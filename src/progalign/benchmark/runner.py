@@ -24,8 +24,9 @@ from progalign.io import read_json, write_json
 log = logging.getLogger(__name__)
 
 
-def run_benchmark(spec: BenchmarkSpec, algorithm: str, challenge: str, seed: int,
-                  root: Path) -> dict[str, Any]:
+def run_benchmark(
+    spec: BenchmarkSpec, algorithm: str, challenge: str, seed: int, root: Path
+) -> dict[str, Any]:
     """Run (or resume) one benchmark and write its score JSON; return the result."""
     examinee = get_algorithm(algorithm)(**spec.params)
     judge = get_challenge(challenge)(**spec.challenge_params.get(challenge, {}))
@@ -54,42 +55,73 @@ def run_benchmark(spec: BenchmarkSpec, algorithm: str, challenge: str, seed: int
         log.info("%s/%s seed %d: step %d (%s)", challenge, algorithm, seed, t, century)
         started = time.perf_counter()
         feedback = timeline.feedback(traj, simulated_feedback, algorithm, seed, t)
-        source = timeline.human(traj, algorithm, seed, t) if simulated_feedback else (
-            spec.model(century))
+        source = (
+            timeline.human(traj, algorithm, seed, t)
+            if simulated_feedback
+            else (spec.model(century))
+        )
         jobs.preferences(spec, source, feedback)
         timed("feedback", started)
         started = time.perf_counter()
         step_dir = layout.step(traj, algorithm, seed, t)
-        jobs.examinee_step(spec, examinee, seed, t, timeline.previous(traj, algorithm, seed, t),
-                           feedback, step_dir)
+        jobs.examinee_step(
+            spec, examinee, seed, t, timeline.previous(traj, algorithm, seed, t), feedback, step_dir
+        )
         timed("examinee_update", started)
         started = time.perf_counter()
         if not simulated_feedback:
-            examinee_values[t] = jobs.values(spec, step_dir / "model",
-                                             layout.step_values(traj, algorithm, seed, t),
-                                             calibrate=False)
+            examinee_values[t] = jobs.values(
+                spec,
+                step_dir / "model",
+                layout.step_values(traj, algorithm, seed, t),
+                calibrate=False,
+            )
         else:
             history = timeline.history_answers(t)
             jobs.answers(spec, spec.model(century), layout.preferences(century), history)
-            humans = jobs.humans_step(spec, judge, seed, t,
-                                      timeline.human(traj, algorithm, seed, t), history,
-                                      step_dir / "model",
-                                      layout.humans(traj, algorithm, seed, t))
-            simulated.append(jobs.values(spec, humans / "model",
-                                         layout.humans_values(traj, algorithm, seed, t),
-                                         calibrate=False))
+            humans = jobs.humans_step(
+                spec,
+                judge,
+                seed,
+                t,
+                timeline.human(traj, algorithm, seed, t),
+                history,
+                step_dir / "model",
+                layout.humans(traj, algorithm, seed, t),
+            )
+            simulated.append(
+                jobs.values(
+                    spec,
+                    humans / "model",
+                    layout.humans_values(traj, algorithm, seed, t),
+                    calibrate=False,
+                )
+            )
         timed("evaluation", started)
-    result = score_run(spec, judge, examinee.describe(), seed, actual, examinee_values,
-                       simulated, durations)
+    result = score_run(
+        spec, judge, examinee.describe(), seed, actual, examinee_values, simulated, durations
+    )
     write_json(target, result)
-    log.info("%s/%s seed %d: score %.4f [%.4f, %.4f]", challenge, algorithm, seed,
-             result["score"], result["ci95"]["low"], result["ci95"]["high"])
+    log.info(
+        "%s/%s seed %d: score %.4f [%.4f, %.4f]",
+        challenge,
+        algorithm,
+        seed,
+        result["score"],
+        result["ci95"]["low"],
+        result["ci95"]["high"],
+    )
     return result
 
 
 def summary_line(result: dict[str, Any]) -> str:
     """One line for the terminal."""
-    return json.dumps({"challenge": result["challenge"]["label"],
-                       "algorithm": result["algorithm"]["name"], "seed": result["seed"],
-                       "score": round(result["score"], 6),
-                       "ci95": [round(result["ci95"]["low"], 6), round(result["ci95"]["high"], 6)]})
+    return json.dumps(
+        {
+            "challenge": result["challenge"]["label"],
+            "algorithm": result["algorithm"]["name"],
+            "seed": result["seed"],
+            "score": round(result["score"], 6),
+            "ci95": [round(result["ci95"]["low"], 6), round(result["ci95"]["high"], 6)],
+        }
+    )

@@ -54,8 +54,9 @@ def score_run(
     def inputs(vectors: Mapping[str, np.ndarray]) -> ScoreInput:
         a = [vectors[f"a{i}"] for i in range(len(centuries))]
         sims = [a[0], *(vectors[f"s{i + 1}"] for i in range(len(simulated)))] if simulated else []
-        return ScoreInput(actual=a, examinee={t: vectors[f"e{t}"] for t in examinee},
-                          simulated=sims)
+        return ScoreInput(
+            actual=a, examinee={t: vectors[f"e{t}"] for t in examinee}, simulated=sims
+        )
 
     scored = challenge.score(inputs({k: _vector(r) for k, r in results.items()}))
     q = load_questionnaire(spec.questionnaire)
@@ -67,17 +68,25 @@ def score_run(
 
     draws = score_draws(q.items, data, statistics, spec.values.aggregation, spec.bootstrap, seed)
     low, high, used = interval(draws[:, 0]) if draws.size else (np.nan, np.nan, 0)
-    steps = [{"step": t, "century": centuries[t] if t < len(centuries) else None,
-              "target_century": centuries[target], "similarity": sim,
-              "shift_similarity": scored.shift_steps.get(t)}
-             for t, (target, sim) in sorted(scored.steps.items())]
+    steps = [
+        {
+            "step": t,
+            "century": centuries[t] if t < len(centuries) else None,
+            "target_century": centuries[target],
+            "similarity": sim,
+            "shift_similarity": scored.shift_steps.get(t),
+        }
+        for t, (target, sim) in sorted(scored.steps.items())
+    ]
     shift = None
     if scored.shift is not None:
         s_low, s_high, s_used = interval(draws[:, 1]) if draws.size else (np.nan, np.nan, 0)
-        shift = {"score": scored.shift, "version": challenge.shift_version,
-                 "ci95": {"low": s_low, "high": s_high, "samples": s_used,
-                          "method": BOOTSTRAP_METHOD},
-                 "draws": _finite_or_none(draws[:, 1]) if draws.size else []}
+        shift = {
+            "score": scored.shift,
+            "version": challenge.shift_version,
+            "ci95": {"low": s_low, "high": s_high, "samples": s_used, "method": BOOTSTRAP_METHOD},
+            "draws": _finite_or_none(draws[:, 1]) if draws.size else [],
+        }
     return {
         "schema": SCHEMA,
         "challenge": challenge.describe(),
@@ -88,8 +97,12 @@ def score_run(
         "ci95": {"low": low, "high": high, "samples": used, "method": BOOTSTRAP_METHOD},
         # draw k of every run of this questionnaire and seed resamples the same items: the
         # difference of two runs' draws is their paired bootstrap (docs/statistics.md)
-        "bootstrap": {"seed": seed, "samples": spec.bootstrap, "items_sha256": q.items_sha256,
-                      "draws": _finite_or_none(draws[:, 0]) if draws.size else []},
+        "bootstrap": {
+            "seed": seed,
+            "samples": spec.bootstrap,
+            "items_sha256": q.items_sha256,
+            "draws": _finite_or_none(draws[:, 0]) if draws.size else [],
+        },
         "shift": shift,
         "steps": steps,
         "vectors": {
@@ -97,13 +110,18 @@ def score_run(
             "examinee": {str(t): results[f"e{t}"]["vector"] for t in examinee},
             "simulated": [results[f"s{i + 1}"]["vector"] for i in range(len(simulated))],
         },
-        "per_item": {"item_ids": [it.item_id for it in q.items],
-                     "p": {k: _per_item(q.items, r) for k, r in results.items()}},
+        "per_item": {
+            "item_ids": [it.item_id for it in q.items],
+            "p": {k: _per_item(q.items, r) for k, r in results.items()},
+        },
         "complete": all(bool(r.get("complete", True)) for r in results.values()),
         "durations_s": dict(durations or {}),
         "spec": spec.describe(),
-        "provenance": provenance(command="score", questionnaire_sha256=q.items_sha256,
-                                 seeds={"run": seed, "bootstrap": seed}),
+        "provenance": provenance(
+            command="score",
+            questionnaire_sha256=q.items_sha256,
+            seeds={"run": seed, "bootstrap": seed},
+        ),
     }
 
 

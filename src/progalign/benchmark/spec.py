@@ -51,27 +51,36 @@ class BenchmarkSpec:
         try:
             return self.models[century]
         except KeyError:
-            raise ProgalignError(f"no model for century {century} "
-                                 f"(have {', '.join(self.models)})") from None
+            raise ProgalignError(
+                f"no model for century {century} (have {', '.join(self.models)})"
+            ) from None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-serialisable summary (recorded in every result)."""
 
         return {
-            "family": self.family, "centuries": list(self.centuries),
+            "family": self.family,
+            "centuries": list(self.centuries),
             "models": {c: str(p) for c, p in self.models.items()},
-            "questionnaire": str(self.questionnaire), "values": asdict(self.values),
-            "pool": self.pool.model_dump(mode="json"), "elicit": asdict(self.elicit),
+            "questionnaire": str(self.questionnaire),
+            "values": asdict(self.values),
+            "pool": self.pool.model_dump(mode="json"),
+            "elicit": asdict(self.elicit),
             "training": {k: dict(v) for k, v in self.training.items()},
             "params": dict(self.params),
             "challenge_params": {k: dict(v) for k, v in self.challenge_params.items()},
-            "bootstrap": self.bootstrap, "coevolve": self.coevolve.model_dump(mode="json"),
+            "bootstrap": self.bootstrap,
+            "coevolve": self.coevolve.model_dump(mode="json"),
         }
 
 
-def spec_from_config(config: Mapping[str, Any] | Settings, models: Mapping[str, Path] | Path,
-                     questionnaire: Path, threads: int | None = None,
-                     require_models: bool = True) -> BenchmarkSpec:
+def spec_from_config(
+    config: Mapping[str, Any] | Settings,
+    models: Mapping[str, Path] | Path,
+    questionnaire: Path,
+    threads: int | None = None,
+    require_models: bool = True,
+) -> BenchmarkSpec:
     """Build a spec from the experiment's config, resolved as the workflow resolves it.
 
     Args:
@@ -91,8 +100,11 @@ def spec_from_config(config: Mapping[str, Any] | Settings, models: Mapping[str, 
     resolved = settings.to_config()
     centuries = settings.models.centuries
     if "centuries" not in settings.models.model_fields_set:  # the timeline of the models given
-        centuries = tuple(sorted(models) if not isinstance(models, Path) else sorted(
-            p.name for p in models.iterdir() if (p / "config.json").exists()))
+        centuries = tuple(
+            sorted(models)
+            if not isinstance(models, Path)
+            else sorted(p.name for p in models.iterdir() if (p / "config.json").exists())
+        )
     if isinstance(models, Path):
         family = models
         models = {c: family / c for c in centuries}

@@ -33,12 +33,18 @@ log = logging.getLogger(__name__)
 def pool_for(spec: BenchmarkSpec) -> list[PoolItem]:
     """The comparison pool of the spec's questionnaire."""
     q = load_questionnaire(spec.questionnaire)
-    return build_pool(q.items, load_templates(q.templates_dir), spec.pool.question_types,
-                      spec.pool.max_items, spec.pool.seed)
+    return build_pool(
+        q.items,
+        load_templates(q.templates_dir),
+        spec.pool.question_types,
+        spec.pool.max_items,
+        spec.pool.seed,
+    )
 
 
-def values(spec: BenchmarkSpec, model: Path, out: Path, calibrate: bool = True,
-           **extra: Any) -> Path:
+def values(
+    spec: BenchmarkSpec, model: Path, out: Path, calibrate: bool = True, **extra: Any
+) -> Path:
     """Evaluate ``model`` into a value-vector JSON at ``out`` (skipped when it exists).
 
     ``calibrate=False`` skips the calibration items (docs/evaluation.md) whatever the spec
@@ -66,8 +72,7 @@ def preferences(spec: BenchmarkSpec, model: Path, out: Path) -> list[Preference]
     return load_preferences(out)
 
 
-def answers(spec: BenchmarkSpec, model: Path, prefs_path: Path, out: Path
-            ) -> list[tuple[str, str]]:
+def answers(spec: BenchmarkSpec, model: Path, prefs_path: Path, out: Path) -> list[tuple[str, str]]:
     """(prompt, answer) pairs of ``model`` on the pool, for the simulated humans' SFT.
 
     ``choice``: the answer is the response the model prefers (read from ``prefs_path``,
@@ -76,18 +81,30 @@ def answers(spec: BenchmarkSpec, model: Path, prefs_path: Path, out: Path
     if not out.exists():
         if spec.coevolve.answers == "choice":
             prefs = preferences(spec, model, prefs_path)
-            rows = [{"prompt": p.prompt, "answer": pair[0]} for p in prefs
-                    if (pair := p.pair) is not None]
+            rows = [
+                {"prompt": p.prompt, "answer": pair[0]}
+                for p in prefs
+                if (pair := p.pair) is not None
+            ]
         elif spec.coevolve.answers == "generate":
             pool = pool_for(spec)
             backend = open_backend(str(model), spec.values)
-            texts = [backend.format_prompt(p.instruction, p.input, spec.elicit.prompt_format)
-                     for p in pool]
-            generated = backend.generate(texts, max_new_tokens=spec.coevolve.max_new_tokens,
-                                         temperature=spec.coevolve.temperature,
-                                         seed=spec.elicit.seed, progress=True)
-            rows = [{"prompt": p.prompt, "answer": a.strip()} for p, a in
-                    zip(pool, generated, strict=True) if a.strip()]
+            texts = [
+                backend.format_prompt(p.instruction, p.input, spec.elicit.prompt_format)
+                for p in pool
+            ]
+            generated = backend.generate(
+                texts,
+                max_new_tokens=spec.coevolve.max_new_tokens,
+                temperature=spec.coevolve.temperature,
+                seed=spec.elicit.seed,
+                progress=True,
+            )
+            rows = [
+                {"prompt": p.prompt, "answer": a.strip()}
+                for p, a in zip(pool, generated, strict=True)
+                if a.strip()
+            ]
         else:
             raise ProgalignError(f"unknown coevolve answers mode {spec.coevolve.answers!r}")
         write_jsonl(out, rows)
@@ -99,8 +116,15 @@ def read_answers(path: Path) -> list[tuple[str, str]]:
     return [(str(r["prompt"]), str(r["answer"])) for r in read_jsonl(path)]
 
 
-def examinee_step(spec: BenchmarkSpec, examinee: Examinee, seed: int, step: int,
-                  previous: Path | None, feedback: Path, out: Path) -> Path:
+def examinee_step(
+    spec: BenchmarkSpec,
+    examinee: Examinee,
+    seed: int,
+    step: int,
+    previous: Path | None,
+    feedback: Path,
+    out: Path,
+) -> Path:
     """One examinee update: ``previous`` step folder (None: the start) -> ``out`` folder.
 
     ``out`` receives ``model/``, ``state.json`` and ``step.json`` (timings, provenance).
@@ -118,22 +142,37 @@ def examinee_step(spec: BenchmarkSpec, examinee: Examinee, seed: int, step: int,
     started = time.perf_counter()
     with atomic_dir(out) as tmp, scratch_dir(out) as scratch:
         ctx = StepContext(spec.model(spec.centuries[0]), scratch, seed, spec.training)
-        new_state = examinee.update(state, model, Feedback(step, century, prefs), tmp / "model",
-                                    ctx)
+        new_state = examinee.update(
+            state, model, Feedback(step, century, prefs), tmp / "model", ctx
+        )
         if not (tmp / "model" / "config.json").exists():
             raise ProgalignError(f"{examinee.name}.update wrote no model at step {step}")
         write_json(tmp / "state.json", new_state)
-        write_json(tmp / "step.json", {
-            "step": step, "century": century, "seed": seed, "examinee": examinee.describe(),
-            "feedback": {"path": str(feedback), **summary(prefs)},
-            "duration_s": round(time.perf_counter() - started, 3),
-            "provenance": provenance(command="step examinee"),
-        })
+        write_json(
+            tmp / "step.json",
+            {
+                "step": step,
+                "century": century,
+                "seed": seed,
+                "examinee": examinee.describe(),
+                "feedback": {"path": str(feedback), **summary(prefs)},
+                "duration_s": round(time.perf_counter() - started, 3),
+                "provenance": provenance(command="step examinee"),
+            },
+        )
     return out
 
 
-def humans_step(spec: BenchmarkSpec, judge: Challenge, seed: int, step: int, human: Path,
-                history_answers: Path, examinee_model: Path, out: Path) -> Path:
+def humans_step(
+    spec: BenchmarkSpec,
+    judge: Challenge,
+    seed: int,
+    step: int,
+    human: Path,
+    history_answers: Path,
+    examinee_model: Path,
+    out: Path,
+) -> Path:
     """A simulated-feedback judge's step: H_{t-1} (``human``) -> H_t in ``out/model``, by the
     challenge's own :meth:`Challenge.update_humans` (PG-Coevolve: two SFT stages).
 
@@ -146,15 +185,22 @@ def humans_step(spec: BenchmarkSpec, judge: Challenge, seed: int, step: int, hum
     started = time.perf_counter()
     history = read_answers(history_answers)
     with atomic_dir(out) as tmp, scratch_dir(out) as scratch:
-        influence = answers(spec, examinee_model, tmp / "examinee_preferences.jsonl",
-                            tmp / "examinee_answers.jsonl")
+        influence = answers(
+            spec, examinee_model, tmp / "examinee_preferences.jsonl", tmp / "examinee_answers.jsonl"
+        )
         ctx = StepContext(spec.model(spec.centuries[0]), scratch, seed, spec.training)
         metrics = judge.update_humans(human, history, influence, tmp / "model", ctx)
-        write_json(tmp / "humans.json", {
-            "step": step, "seed": seed, "challenge": judge.describe(),
-            "history_answers": len(history),
-            "examinee_answers": len(influence), "training": metrics,
-            "duration_s": round(time.perf_counter() - started, 3),
-            "provenance": provenance(command="step humans"),
-        })
+        write_json(
+            tmp / "humans.json",
+            {
+                "step": step,
+                "seed": seed,
+                "challenge": judge.describe(),
+                "history_answers": len(history),
+                "examinee_answers": len(influence),
+                "training": metrics,
+                "duration_s": round(time.perf_counter() - started, 3),
+                "provenance": provenance(command="step humans"),
+            },
+        )
     return out

@@ -29,8 +29,10 @@ def _group(dimension: str) -> str:
 
 
 def _vector_rows(vector: list[float], **keys: Any) -> list[dict[str, Any]]:
-    return [{**keys, "dim_index": i, "dimension": d, "group": _group(d), "value": float(v)}
-            for i, (d, v) in enumerate(zip(DIMENSIONS, vector, strict=True))]
+    return [
+        {**keys, "dim_index": i, "dimension": d, "group": _group(d), "value": float(v)}
+        for i, (d, v) in enumerate(zip(DIMENSIONS, vector, strict=True))
+    ]
 
 
 def values_table(family: str, files: Iterable[Path]) -> pd.DataFrame:
@@ -40,8 +42,10 @@ def values_table(family: str, files: Iterable[Path]) -> pd.DataFrame:
         result = read_json(path)
         low, high = result["ci95"]["low"], result["ci95"]["high"]
         for row in _vector_rows(result["vector"], family=family, century=path.stem):
-            row["ci_low"], row["ci_high"] = float(low[row["dim_index"]]), float(
-                high[row["dim_index"]])
+            row["ci_low"], row["ci_high"] = (
+                float(low[row["dim_index"]]),
+                float(high[row["dim_index"]]),
+            )
             rows.append(row)
     return pd.DataFrame(rows, columns=list(VALUES_COLUMNS))
 
@@ -52,9 +56,16 @@ def calibration_table(family: str, files: Iterable[Path]) -> pd.DataFrame:
     for path in sorted(files):
         record = read_json(path).get("calibration") or {}
         if "share_moral" in record:
-            rows.append({"family": family, "century": path.stem, "set": record["set"],
-                         "items": record["answered"], "share_moral": record["share_moral"],
-                         "mean_p_moral": record["mean_p_moral"]})
+            rows.append(
+                {
+                    "family": family,
+                    "century": path.stem,
+                    "set": record["set"],
+                    "items": record["answered"],
+                    "share_moral": record["share_moral"],
+                    "mean_p_moral": record["mean_p_moral"],
+                }
+            )
     return pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
 
 
@@ -65,25 +76,43 @@ def run_tables(score_files: Iterable[Path]) -> dict[str, pd.DataFrame]:
     for path in sorted(score_files):
         r = read_json(path)
         runs.append(r)
-        keys = {"challenge": r["challenge"]["label"], "algorithm": r["algorithm"]["name"],
-                "seed": int(r["seed"])}
+        keys = {
+            "challenge": r["challenge"]["label"],
+            "algorithm": r["algorithm"]["name"],
+            "seed": int(r["seed"]),
+        }
         shift = r.get("shift") or {}
-        scores.append({**keys, "score": r["score"], "ci_low": r["ci95"]["low"],
-                       "ci_high": r["ci95"]["high"], "version": r["version"],
-                       "steps": len(r["steps"]),
-                       # wall time varies run to run: kept in the score JSONs and timings.csv,
-                       # so the tidy tables stay byte-identical for equal inputs and seeds
-                       "duration_s": None,
-                       "shift": shift.get("score"),
-                       "shift_ci_low": shift.get("ci95", {}).get("low"),
-                       "shift_ci_high": shift.get("ci95", {}).get("high"),
-                       "shift_version": shift.get("version")})
-        timings.append({**keys, **{f"{k}_s": v for k, v in
-                                   sorted(r.get("durations_s", {}).items())}})
+        scores.append(
+            {
+                **keys,
+                "score": r["score"],
+                "ci_low": r["ci95"]["low"],
+                "ci_high": r["ci95"]["high"],
+                "version": r["version"],
+                "steps": len(r["steps"]),
+                # wall time varies run to run: kept in the score JSONs and timings.csv,
+                # so the tidy tables stay byte-identical for equal inputs and seeds
+                "duration_s": None,
+                "shift": shift.get("score"),
+                "shift_ci_low": shift.get("ci95", {}).get("low"),
+                "shift_ci_high": shift.get("ci95", {}).get("high"),
+                "shift_version": shift.get("version"),
+            }
+        )
+        timings.append(
+            {**keys, **{f"{k}_s": v for k, v in sorted(r.get("durations_s", {}).items())}}
+        )
         for s in r["steps"]:
-            steps.append({**keys, "step": s["step"], "century": s["century"],
-                          "target_century": s["target_century"], "similarity": s["similarity"],
-                          "shift_similarity": s.get("shift_similarity")})
+            steps.append(
+                {
+                    **keys,
+                    "step": s["step"],
+                    "century": s["century"],
+                    "target_century": s["target_century"],
+                    "similarity": s["similarity"],
+                    "shift_similarity": s.get("shift_similarity"),
+                }
+            )
         centuries = r["spec"]["centuries"]
         for t, vec in sorted(r["vectors"]["examinee"].items(), key=lambda kv: int(kv[0])):
             vectors += _vector_rows(vec, **keys, step=int(t), century=centuries[int(t)])
@@ -112,24 +141,32 @@ def differences_table(runs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for (challenge, seed), cell in sorted(by_cell.items()):
         cell = sorted(cell, key=lambda r: r["algorithm"]["name"])
         for i, a in enumerate(cell):
-            for b in cell[i + 1:]:
+            for b in cell[i + 1 :]:
                 _check_paired(a, b)
                 identical = int(_trajectory(a) == _trajectory(b))
-                for statistic, part_a, part_b in (("score", a, b),
-                                                  ("shift", a.get("shift"), b.get("shift"))):
+                for statistic, part_a, part_b in (
+                    ("score", a, b),
+                    ("shift", a.get("shift"), b.get("shift")),
+                ):
                     if not part_a or not part_b:
                         continue
                     draws_a = _draws(part_a, statistic)
                     draws_b = _draws(part_b, statistic)
                     low, high, _ = paired_interval(draws_a, draws_b)
-                    rows.append({
-                        "challenge": challenge, "seed": seed,
-                        "algorithm_a": a["algorithm"]["name"],
-                        "algorithm_b": b["algorithm"]["name"], "statistic": statistic,
-                        "difference": part_a["score"] - part_b["score"],
-                        "ci_low": low, "ci_high": high,
-                        "separable": int(bool(low > 0 or high < 0)), "identical": identical,
-                    })
+                    rows.append(
+                        {
+                            "challenge": challenge,
+                            "seed": seed,
+                            "algorithm_a": a["algorithm"]["name"],
+                            "algorithm_b": b["algorithm"]["name"],
+                            "statistic": statistic,
+                            "difference": part_a["score"] - part_b["score"],
+                            "ci_low": low,
+                            "ci_high": high,
+                            "separable": int(bool(low > 0 or high < 0)),
+                            "identical": identical,
+                        }
+                    )
     return pd.DataFrame(rows, columns=list(DIFFERENCES_COLUMNS))
 
 
@@ -143,9 +180,11 @@ def _check_paired(a: dict[str, Any], b: dict[str, Any]) -> None:
     keys = ("seed", "samples", "items_sha256")
     ba, bb = a.get("bootstrap", {}), b.get("bootstrap", {})
     if any(ba.get(k) != bb.get(k) for k in keys) or "draws" not in ba or "draws" not in bb:
-        raise ValueError(f"{a['algorithm']['name']} and {b['algorithm']['name']} on "
-                         f"{a['challenge']['label']}: score files were not bootstrapped alike "
-                         "(rescore both with this version)")
+        raise ValueError(
+            f"{a['algorithm']['name']} and {b['algorithm']['name']} on "
+            f"{a['challenge']['label']}: score files were not bootstrapped alike "
+            "(rescore both with this version)"
+        )
 
 
 #: Raw per-item data keep every bit (results are recomputed from them to 1e-9); the result

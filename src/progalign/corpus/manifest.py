@@ -47,14 +47,21 @@ def _century_entry(
 
 def _date_tables() -> dict[str, Any]:
     translations = [
-        {**asdict(t), "century": century_label(t.year), "member": t.member,
-         "source": PINS[t.project].spec}
+        {
+            **asdict(t),
+            "century": century_label(t.year),
+            "member": t.member,
+            "source": PINS[t.project].spec,
+        }
         for t in bible.TRANSLATIONS
     ]
     works = [
-        {**asdict(w), "century": century_label(w.year),
-         "used": not w.crosses_century,
-         "excluded_because": "plausible dates span two centuries" if w.crosses_century else None}
+        {
+            **asdict(w),
+            "century": century_label(w.year),
+            "used": not w.crosses_century,
+            "excluded_because": "plausible dates span two centuries" if w.crosses_century else None,
+        }
         for w in shakespeare.DATES
     ]
     return {
@@ -105,14 +112,25 @@ def build_manifest(
         "missing_centuries": {c: MISSING_REASON for c in TIMELINE if c not in splits},
         "unmixed_centuries": {c: r for c, r in UNMIXED_REASON.items() if c in splits},
         "sources": [
-            {"project": pin.project, "version": pin.version, "filename": pin.filename,
-             "sha256": pin.sha256, "license": pin.package_license}
+            {
+                "project": pin.project,
+                "version": pin.version,
+                "filename": pin.filename,
+                "sha256": pin.sha256,
+                "license": pin.package_license,
+            }
             for pin in PINS.values()
         ],
         "works": [
-            {"title": w.title, "source": w.source, "member": w.member, "genre": w.genre,
-             "creation_year": w.creation_year, "century": century_label(w.creation_year),
-             "words": w.words()}
+            {
+                "title": w.title,
+                "source": w.source,
+                "member": w.member,
+                "genre": w.genre,
+                "creation_year": w.creation_year,
+                "century": century_label(w.creation_year),
+                "words": w.words(),
+            }
             for w in works
         ],
         "dating": _date_tables(),

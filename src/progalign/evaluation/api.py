@@ -68,8 +68,11 @@ class ValueOptions:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ValueOptions:
         """Build from resolved experiment settings (evaluation section, trained layers)."""
-        values: dict[str, Any] = {**settings.evaluation.model_dump(),
-                                  "top_k_layers": settings.training.top_k_layers, **overrides}
+        values: dict[str, Any] = {
+            **settings.evaluation.model_dump(),
+            "top_k_layers": settings.training.top_k_layers,
+            **overrides,
+        }
         return cls(**values)
 
 
@@ -77,9 +80,12 @@ def open_backend(model: str, options: ValueOptions) -> Backend:
     """Load the scoring backend for ``model`` with the options' device, dtype and threads."""
     backend_options: dict[str, Any] = {"device": options.device, "dtype": options.dtype}
     if options.backend == "hf":
-        backend_options.update(batch_size=options.batch_size, threads=options.threads,
-                               lower_cache_layers=options.lower_cache_layers,
-                               top_k_layers=options.top_k_layers)
+        backend_options.update(
+            batch_size=options.batch_size,
+            threads=options.threads,
+            lower_cache_layers=options.lower_cache_layers,
+            top_k_layers=options.top_k_layers,
+        )
     return load_backend(options.backend, model, **backend_options)
 
 
@@ -96,29 +102,40 @@ def choose_scoring(
         SettingError: ``plain`` scoring with question types.
     """
     if requested == "plain" and question_types is not None:
-        raise SettingError("scoring 'plain' asks no upstream question form: drop "
-                           f"question_types {list(question_types)} or choose scoring 'texts'")
+        raise SettingError(
+            "scoring 'plain' asks no upstream question form: drop "
+            f"question_types {list(question_types)} or choose scoring 'texts'"
+        )
     if requested != "auto":
         return requested, "requested"
     n_params = backend.n_parameters()
     if n_params is not None and n_params < TEXT_SCORING_BELOW:
-        small = (f"auto: {n_params} parameters; models under 1e9 answer letter prompts "
-                 "degenerately")
+        small = f"auto: {n_params} parameters; models under 1e9 answer letter prompts degenerately"
         if question_types is not None:
-            return "texts", (f"{small}, so the option texts of the requested question types "
-                             "are scored by per-token likelihood")
-        return "plain", (f"{small}, so each option text is scored as the continuation of the "
-                         "scenario and a plain cue, by per-byte likelihood")
+            return "texts", (
+                f"{small}, so the option texts of the requested question types "
+                "are scored by per-token likelihood"
+            )
+        return "plain", (
+            f"{small}, so each option text is scored as the continuation of the "
+            "scenario and a plain cue, by per-byte likelihood"
+        )
     return "letters", f"auto: {n_params} parameters; letter/yes-no answers scored"
 
 
 def eval_settings(options: ValueOptions, scoring: str) -> EvalSettings:
     """The engine's settings for ``options`` once ``auto`` scoring is resolved."""
     return EvalSettings(
-        mode=options.mode, scoring=scoring, normalise=NORMALISE[scoring],  # type: ignore[arg-type]
-        permutations=options.permutations, prompt_format=options.prompt_format,  # type: ignore[arg-type]
-        aggregation=options.aggregation, bootstrap=options.bootstrap, seed=options.seed,
-        max_new_tokens=options.max_new_tokens, temperature=options.temperature,
+        mode=options.mode,
+        scoring=scoring,  # type: ignore[arg-type]
+        normalise=NORMALISE[scoring],
+        permutations=options.permutations,
+        prompt_format=options.prompt_format,  # type: ignore[arg-type]
+        aggregation=options.aggregation,
+        bootstrap=options.bootstrap,
+        seed=options.seed,
+        max_new_tokens=options.max_new_tokens,
+        temperature=options.temperature,
         question_types=None if scoring == "plain" else options.question_types,
     )
 
@@ -144,8 +161,11 @@ def evaluate_model(
         **provenance_extra: Extra provenance fields (e.g. the command and its arguments).
     """
     started = time.perf_counter()
-    q = questionnaire if isinstance(questionnaire, Questionnaire) else load_questionnaire(
-        questionnaire)
+    q = (
+        questionnaire
+        if isinstance(questionnaire, Questionnaire)
+        else load_questionnaire(questionnaire)
+    )
     templates = load_templates(q.templates_dir)
     chosen = list(q.items) if items is None else items
     backend = backend or open_backend(model, options)
@@ -166,8 +186,10 @@ def evaluate_model(
         "sources": q.meta.get("sources"),
     }
     result["provenance"] = provenance(
-        options=asdict(options), backend=backend.describe(),
-        seeds={"bootstrap": options.seed, "generation": options.seed}, **provenance_extra,
+        options=asdict(options),
+        backend=backend.describe(),
+        seeds={"bootstrap": options.seed, "generation": options.seed},
+        **provenance_extra,
     )
     result["timings"]["total_s"] = round(time.perf_counter() - started, 3)
     return result

@@ -64,8 +64,10 @@ def calibration_share(
     """
     kept = settings.question_types
     if settings.scoring != "plain" and kept is not None and not set(kept) & set(TWO_OPTION_TYPES):
-        return {"set": CALIBRATION_NAME, "skipped": f"question types {list(kept)} ask nothing "
-                "of two-option items"}
+        return {
+            "set": CALIBRATION_NAME,
+            "skipped": f"question types {list(kept)} ask nothing of two-option items",
+        }
     path = calibration_csv()
     items, _ = load_moralchoice(path, name=CALIBRATION_FILE)
     quiet = dataclasses.replace(settings, bootstrap=0)

@@ -79,13 +79,17 @@ def types_asked(item: Item, settings: EvalSettings) -> tuple[str, ...]:
 
 def _request(prompt: Prompt, backend: Backend, templates: Templates, s: EvalSettings) -> LLRequest:
     """A plain prompt is its own context; the upstream forms go through the prompt format."""
-    context = (prompt.input if prompt.qtype == PLAIN
-               else backend.format_prompt(prompt.instruction, prompt.input, s.prompt_format))
+    context = (
+        prompt.input
+        if prompt.qtype == PLAIN
+        else backend.format_prompt(prompt.instruction, prompt.input, s.prompt_format)
+    )
     return LLRequest(context, candidates(prompt, templates.questions.get(prompt.qtype), s.scoring))
 
 
-def _normalised(options: Sequence[ContinuationScore], texts: Sequence[str],
-                normalise: Normalise) -> np.ndarray:
+def _normalised(
+    options: Sequence[ContinuationScore], texts: Sequence[str], normalise: Normalise
+) -> np.ndarray:
     if normalise == "tokens":
         return np.array([o.mean_logprob for o in options])
     if normalise == "bytes":
@@ -132,7 +136,10 @@ def _tally_generate(
         raise ValueError("plain scoring scores option likelihoods; use mode 'logprob'")
     texts = [backend.format_prompt(p.instruction, p.input, s.prompt_format) for p in prompts]
     answers = backend.generate(
-        texts, max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=s.seed,
+        texts,
+        max_new_tokens=s.max_new_tokens,
+        temperature=s.temperature,
+        seed=s.seed,
         progress=True,
     )
     matcher = AnswerMatcher(templates.refusals, embedder=embedder)
@@ -152,8 +159,14 @@ def _tally_generate(
         else:
             tally.invalid += 1
         log.append(
-            {"item_id": prompt.item_id, "qtype": prompt.qtype, "order": list(prompt.order),
-             "answer": answer, "match": match.status, "action": original}
+            {
+                "item_id": prompt.item_id,
+                "qtype": prompt.qtype,
+                "order": list(prompt.order),
+                "answer": answer,
+                "match": match.status,
+                "action": original,
+            }
         )
     return tallies, log
 
@@ -174,8 +187,9 @@ def evaluate(
     started = time.perf_counter()
     if settings.scoring != "plain":
         check_question_types(settings.question_types, items)
-    prompts = build_prompts(items, templates, settings.permutations, settings.question_types,
-                            settings.scoring)
+    prompts = build_prompts(
+        items, templates, settings.permutations, settings.question_types, settings.scoring
+    )
     answers: list[dict[str, Any]] = []
     if settings.mode == "logprob":
         tallies = _tally_logprob(prompts, backend, templates, settings)
@@ -205,9 +219,14 @@ def evaluate(
         p = np.mean(valid_dists, axis=0) if valid_dists else None
         probabilities.append(p)
         per_item.append(
-            {"item_id": item.item_id, "group": item.group,
-             "p": None if p is None else [float(x) for x in p],
-             "p_by_type": by_type, "invalid": invalid, "refusals": refusals}
+            {
+                "item_id": item.item_id,
+                "group": item.group,
+                "p": None if p is None else [float(x) for x in p],
+                "p_by_type": by_type,
+                "invalid": invalid,
+                "refusals": refusals,
+            }
         )
     vec = value_vector(
         items, probabilities, settings.aggregation, settings.bootstrap, settings.seed
@@ -222,8 +241,10 @@ def evaluate(
         "counts": {"prompts": len(prompts), **totals},
         "settings": asdict(settings),
         "items": per_item,
-        "timings": {"inference_s": round(inference_s, 3),
-                    "prompts_per_s": round(len(prompts) / max(inference_s, 1e-9), 2)},
+        "timings": {
+            "inference_s": round(inference_s, 3),
+            "prompts_per_s": round(len(prompts) / max(inference_s, 1e-9), 2),
+        },
     }
     if answers:
         result["answers"] = answers

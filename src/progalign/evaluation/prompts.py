@@ -101,9 +101,11 @@ def check_question_types(kept: Sequence[str] | None, items: Iterable[Item]) -> N
     for item in items:
         if not question_types(item, kept):
             shape = FOUR_OPTION_TYPES if len(item.actions) == 4 else TWO_OPTION_TYPES
-            raise SettingError(f"question types {list(kept)} ask nothing of {len(item.actions)}"
-                               f"-option items such as {item.item_id} (keep one of "
-                               f"{', '.join(shape)})")
+            raise SettingError(
+                f"question types {list(kept)} ask nothing of {len(item.actions)}"
+                f"-option items such as {item.item_id} (keep one of "
+                f"{', '.join(shape)})"
+            )
 
 
 def plain_prompt(item: Item) -> Prompt:
@@ -113,14 +115,21 @@ def plain_prompt(item: Item) -> Prompt:
     option text is scored as the continuation of the cue (``candidates``).
     """
     return Prompt(
-        item_id=item.item_id, qtype=PLAIN, order=tuple(range(len(item.actions))),
-        instruction="", input=f"{item.context}\n{PLAIN_CUES[item.group]}", shown=item.actions,
+        item_id=item.item_id,
+        qtype=PLAIN,
+        order=tuple(range(len(item.actions))),
+        instruction="",
+        input=f"{item.context}\n{PLAIN_CUES[item.group]}",
+        shown=item.actions,
     )
 
 
 def build_prompts(
-    items: Iterable[Item], templates: Templates, scheme: PermutationScheme = "all",
-    kept_types: Sequence[str] | None = None, scoring: Scoring = "texts",
+    items: Iterable[Item],
+    templates: Templates,
+    scheme: PermutationScheme = "all",
+    kept_types: Sequence[str] | None = None,
+    scoring: Scoring = "texts",
 ) -> list[Prompt]:
     """Build every (item, question type, order) prompt, in item order (question types limited
     to ``kept_types`` unless None). ``plain`` scoring asks one ``plain_prompt`` per item."""
@@ -178,6 +187,4 @@ def candidates(
     expected = form.replace("{L}", "A").replace("{option}", "{optionA}")
     if expected not in template.responses.get("A", ()):
         raise ValueError(f"{prompt.qtype}: answer form {expected!r} is not a response template")
-    return tuple(
-        form.format(L=LETTERS[p], option=option) for p, option in enumerate(prompt.shown)
-    )
+    return tuple(form.format(L=LETTERS[p], option=option) for p, option in enumerate(prompt.shown))

@@ -27,7 +27,9 @@ DIMENSIONS: tuple[str, ...] = (
 )
 #: Each group's dimensions in the vector.
 SLICES: dict[str, slice] = {
-    "moralchoice": slice(0, 10), "foundation": slice(10, 15), "views": slice(15, 19),
+    "moralchoice": slice(0, 10),
+    "foundation": slice(10, 15),
+    "views": slice(15, 19),
 }
 
 

@@ -7,8 +7,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-           "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+_SUFFIX = {
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "KI": 2**10,
+    "MI": 2**20,
+    "GI": 2**30,
+    "TI": 2**40,
+}
 
 
 #: The timeless instruction set of stage-2 SFT (~3,000 Alpaca records;
@@ -25,12 +34,21 @@ def parse_bytes(text: str) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--revision", required=True,
-                        help="full 40-hex commit id of the repo (branch names are refused)")
-    parser.add_argument("--allow-unpinned", action="store_true",
-                        help="accept a branch/tag and record the commit it resolves to")
-    parser.add_argument("--endpoint", default=None,
-                        help="Hub base URL (default: $HF_ENDPOINT or https://huggingface.co)")
+    parser.add_argument(
+        "--revision",
+        required=True,
+        help="full 40-hex commit id of the repo (branch names are refused)",
+    )
+    parser.add_argument(
+        "--allow-unpinned",
+        action="store_true",
+        help="accept a branch/tag and record the commit it resolves to",
+    )
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help="Hub base URL (default: $HF_ENDPOINT or https://huggingface.co)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -42,8 +60,12 @@ def register(subparsers: Any) -> None:
     corpus = sub.add_parser("fetch-corpus", help="PKU-Alignment/ProgressGym-HistText -> C0cc.jsonl")
     _common(corpus)
     corpus.add_argument("--centuries", default=None, help="e.g. C017,C018 (default: all)")
-    corpus.add_argument("--max-bytes", type=parse_bytes, default=None,
-                        help="size budget of raw files, e.g. 2G (files picked deterministically)")
+    corpus.add_argument(
+        "--max-bytes",
+        type=parse_bytes,
+        default=None,
+        help="size budget of raw files, e.g. 2G (files picked deterministically)",
+    )
     corpus.add_argument("--out", required=True, help="output folder (C0cc.jsonl + manifest.json)")
     corpus.set_defaults(func=_fetch_corpus)
 
@@ -55,8 +77,9 @@ def register(subparsers: Any) -> None:
     model.add_argument("--out-root", required=True, help="writes OUT_ROOT/<family>/<century>/")
     model.set_defaults(func=_fetch_model)
 
-    timeless = sub.add_parser("fetch-timelessqa",
-                              help="PKU-Alignment/ProgressGym-TimelessQA (SFT set of stage 2)")
+    timeless = sub.add_parser(
+        "fetch-timelessqa", help="PKU-Alignment/ProgressGym-TimelessQA (SFT set of stage 2)"
+    )
     _common(timeless)
     timeless.add_argument("--out", required=True, help="output folder (timeless_qa.json)")
     timeless.set_defaults(func=_fetch_timelessqa)
@@ -68,9 +91,15 @@ def register(subparsers: Any) -> None:
 def _fetch_corpus(args: argparse.Namespace) -> int:
     from progalign.hub.corpus import fetch_corpus
 
-    path = fetch_corpus(args.out, revision=args.revision, centuries=args.centuries,
-                        max_bytes=args.max_bytes, endpoint=args.endpoint,
-                        allow_unpinned=args.allow_unpinned, progress=not args.no_progress)
+    path = fetch_corpus(
+        args.out,
+        revision=args.revision,
+        centuries=args.centuries,
+        max_bytes=args.max_bytes,
+        endpoint=args.endpoint,
+        allow_unpinned=args.allow_unpinned,
+        progress=not args.no_progress,
+    )
     print(path)
     return 0
 
@@ -78,10 +107,16 @@ def _fetch_corpus(args: argparse.Namespace) -> int:
 def _fetch_model(args: argparse.Namespace) -> int:
     from progalign.hub.models import fetch_published_model
 
-    path = fetch_published_model(args.size, args.century, args.kind, args.out_root,
-                                 revision=args.revision, endpoint=args.endpoint,
-                                 allow_unpinned=args.allow_unpinned,
-                                 progress=not args.no_progress)
+    path = fetch_published_model(
+        args.size,
+        args.century,
+        args.kind,
+        args.out_root,
+        revision=args.revision,
+        endpoint=args.endpoint,
+        allow_unpinned=args.allow_unpinned,
+        progress=not args.no_progress,
+    )
     print(path)
     return 0
 
@@ -89,9 +124,16 @@ def _fetch_model(args: argparse.Namespace) -> int:
 def _fetch_timelessqa(args: argparse.Namespace) -> int:
     from progalign.hub.download import download_repo_files
 
-    path = download_repo_files(TIMELESSQA_REPO, "dataset", args.revision, args.out,
-                               allow_patterns=["timeless_qa.json"], endpoint=args.endpoint,
-                               allow_unpinned=args.allow_unpinned, progress=not args.no_progress)
+    path = download_repo_files(
+        TIMELESSQA_REPO,
+        "dataset",
+        args.revision,
+        args.out,
+        allow_patterns=["timeless_qa.json"],
+        endpoint=args.endpoint,
+        allow_unpinned=args.allow_unpinned,
+        progress=not args.no_progress,
+    )
     print(Path(path) / "timeless_qa.json")
     return 0
 
@@ -102,4 +144,3 @@ def _list_models(args: argparse.Namespace) -> int:
     for model in PUBLISHED_MODELS.values():
         print(f"{model.family}\t{model.century}\t{model.repo_id}\t{model.revision or '(unpinned)'}")
     return 0
-

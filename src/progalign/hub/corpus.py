@@ -65,8 +65,11 @@ def _spread_key(remote: RemoteFile) -> str:
     return hashlib.sha256(remote.path.encode()).hexdigest()
 
 
-def select_corpus_files(listing: Sequence[RemoteFile], centuries: Sequence[str] | None = None,
-                        max_bytes: int | None = None) -> dict[str, list[RemoteFile]]:
+def select_corpus_files(
+    listing: Sequence[RemoteFile],
+    centuries: Sequence[str] | None = None,
+    max_bytes: int | None = None,
+) -> dict[str, list[RemoteFile]]:
     """Pick the year files to fetch, per century.
 
     Without a budget every year file of the chosen centuries is taken. With ``max_bytes`` the
@@ -93,7 +96,8 @@ def select_corpus_files(listing: Sequence[RemoteFile], centuries: Sequence[str] 
     missing = [c for c in wanted if c not in by_century]
     if missing:
         raise DownloadError(
-            f"{HISTTEXT_REPO}: no year files for {missing}; available: {sorted(by_century)}")
+            f"{HISTTEXT_REPO}: no year files for {missing}; available: {sorted(by_century)}"
+        )
     if max_bytes is None:
         return {c: sorted(by_century[c], key=lambda f: f.path) for c in wanted}
     queues = {c: sorted(by_century[c], key=_spread_key) for c in wanted}
@@ -134,11 +138,11 @@ def iter_json_list(path: str | os.PathLike[str], chunk: int = 1 << 20) -> Iterat
                 eof = not buf
 
         skip_ws()
-        if buf[pos:pos + 1] != "[":
+        if buf[pos : pos + 1] != "[":
             raise InputError(str(path), "expected a JSON list of records")
         pos += 1
         skip_ws()
-        if buf[pos:pos + 1] == "]":
+        if buf[pos : pos + 1] == "]":
             return
         while True:
             need = chunk
@@ -162,7 +166,7 @@ def iter_json_list(path: str | os.PathLike[str], chunk: int = 1 << 20) -> Iterat
             index += 1
             pos = end
             skip_ws()
-            sep = buf[pos:pos + 1]
+            sep = buf[pos : pos + 1]
             pos += 1
             if sep == "]":
                 return
@@ -173,8 +177,9 @@ def iter_json_list(path: str | os.PathLike[str], chunk: int = 1 << 20) -> Iterat
                 buf, pos = buf[pos:], 0
 
 
-def convert_year_file(path: Path, ref: RepoRef, remote: RemoteFile, century: str,
-                      skipped: Counter[str]) -> Iterator[dict[str, Any]]:
+def convert_year_file(
+    path: Path, ref: RepoRef, remote: RemoteFile, century: str, skipped: Counter[str]
+) -> Iterator[dict[str, Any]]:
     """Yield our corpus records from one downloaded ``Y0yyyy.json``; count skipped ones."""
     source = ref.uri(remote.path)
     for record in iter_json_list(path):
@@ -189,17 +194,27 @@ def convert_year_file(path: Path, ref: RepoRef, remote: RemoteFile, century: str
         elif f"C{year // 100 + 1:03d}" != century:
             skipped["creation_year outside the century"] += 1
         else:
-            yield {"content": content, "creation_year": year,
-                   "source_dataset": str(record.get("source_dataset", "")),
-                   "source": source, "license": HISTTEXT_LICENSE}
+            yield {
+                "content": content,
+                "creation_year": year,
+                "source_dataset": str(record.get("source_dataset", "")),
+                "source": source,
+                "license": HISTTEXT_LICENSE,
+            }
 
 
-def fetch_corpus(out_dir: str | os.PathLike[str], *, revision: str | None = HISTTEXT_REVISION,
-                 centuries: Sequence[str | int] | str | None = None,
-                 max_bytes: int | None = None,
-                 endpoint: str | None = None, allow_unpinned: bool = False,
-                 repo_id: str = HISTTEXT_REPO, token: str | bool | None = None,
-                 progress: bool = True) -> Path:
+def fetch_corpus(
+    out_dir: str | os.PathLike[str],
+    *,
+    revision: str | None = HISTTEXT_REVISION,
+    centuries: Sequence[str | int] | str | None = None,
+    max_bytes: int | None = None,
+    endpoint: str | None = None,
+    allow_unpinned: bool = False,
+    repo_id: str = HISTTEXT_REPO,
+    token: str | bool | None = None,
+    progress: bool = True,
+) -> Path:
     """Fetch HistText at a pinned commit and write it as ``out_dir/C0cc.jsonl`` files.
 
     Args:
@@ -221,8 +236,9 @@ def fetch_corpus(out_dir: str | os.PathLike[str], *, revision: str | None = HIST
             repo, a budget that selects nothing, or a file that fails verification.
         InputError: a fetched file that is not a JSON list.
     """
-    ref, listing = list_repo_files(repo_id, "dataset", revision, endpoint=endpoint,
-                                   allow_unpinned=allow_unpinned, token=token)
+    ref, listing = list_repo_files(
+        repo_id, "dataset", revision, endpoint=endpoint, allow_unpinned=allow_unpinned, token=token
+    )
     selection = select_corpus_files(listing, parse_centuries(centuries), max_bytes)
     files = [f for picked in selection.values() for f in picked]
     if not files:
@@ -230,11 +246,21 @@ def fetch_corpus(out_dir: str | os.PathLike[str], *, revision: str | None = HIST
     for century, picked in selection.items():
         if not picked:
             log.warning("%s: no file of %s fits the budget; it is left out", ref.uri(), century)
-    cached = dict(zip([f.path for f in files], fetch_files(ref, files, token=token,
-                                                           progress=progress), strict=True))
-    manifest: dict[str, Any] = {"source": ref.uri(), "repo_id": ref.repo_id,
-                                "revision": ref.revision, "license": HISTTEXT_LICENSE,
-                                "max_bytes": max_bytes, "centuries": {}}
+    cached = dict(
+        zip(
+            [f.path for f in files],
+            fetch_files(ref, files, token=token, progress=progress),
+            strict=True,
+        )
+    )
+    manifest: dict[str, Any] = {
+        "source": ref.uri(),
+        "repo_id": ref.repo_id,
+        "revision": ref.revision,
+        "license": HISTTEXT_LICENSE,
+        "max_bytes": max_bytes,
+        "centuries": {},
+    }
     with atomic_dir(out_dir) as tmp:
         open_permissions(tmp)
         for century, picked in selection.items():
@@ -244,15 +270,25 @@ def fetch_corpus(out_dir: str | os.PathLike[str], *, revision: str | None = HIST
             count = 0
             with atomic_open(tmp / f"{century}.jsonl", "w") as handle:
                 for remote in picked:
-                    for row in convert_year_file(cached[remote.path], ref, remote, century,
-                                                 skipped):
+                    for row in convert_year_file(
+                        cached[remote.path], ref, remote, century, skipped
+                    ):
                         handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
                         count += 1
             if skipped:
                 log.warning("%s: skipped %s", century, dict(skipped))
             manifest["centuries"][century] = {
-                "records": count, "skipped": dict(skipped),
-                "files": [{"path": f.path, "size": f.size, "lfs_sha256": f.sha256,
-                           "git_blob_sha1": f.blob_id} for f in picked]}
+                "records": count,
+                "skipped": dict(skipped),
+                "files": [
+                    {
+                        "path": f.path,
+                        "size": f.size,
+                        "lfs_sha256": f.sha256,
+                        "git_blob_sha1": f.blob_id,
+                    }
+                    for f in picked
+                ],
+            }
         write_json(tmp / "manifest.json", manifest)
     return Path(out_dir)

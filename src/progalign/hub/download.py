@@ -59,12 +59,14 @@ def check_revision(repo_id: str, revision: str | None, allow_unpinned: bool = Fa
     if not revision:
         raise DownloadError(
             f"{repo_id}: no revision given; pass a full 40-hex commit id (e.g. from the repo's "
-            "'Files and versions' history) so the download is reproducible")
+            "'Files and versions' history) so the download is reproducible"
+        )
     if not is_commit(revision) and not allow_unpinned:
         raise DownloadError(
             f"{repo_id}: revision {revision!r} is not a full 40-hex commit id; branch and tag "
             "names can move. Pin a commit, or pass allow_unpinned=True (--allow-unpinned) to "
-            "resolve it now and record the commit it resolved to")
+            "resolve it now and record the commit it resolved to"
+        )
     return revision
 
 
@@ -73,9 +75,15 @@ def repo_cache(ref: RepoRef) -> Path:
     return cache_dir() / "hf" / f"{ref.repo_type}s" / ref.repo_id.replace("/", "--") / ref.revision
 
 
-def list_repo_files(repo_id: str, repo_type: str, revision: str | None, *,
-                    endpoint: str | None = None, allow_unpinned: bool = False,
-                    token: str | bool | None = None) -> tuple[RepoRef, list[RemoteFile]]:
+def list_repo_files(
+    repo_id: str,
+    repo_type: str,
+    revision: str | None,
+    *,
+    endpoint: str | None = None,
+    allow_unpinned: bool = False,
+    token: str | bool | None = None,
+) -> tuple[RepoRef, list[RemoteFile]]:
     """List a repository's files with their sizes and hashes at a pinned commit.
 
     Args:
@@ -117,26 +125,44 @@ def list_repo_files(repo_id: str, repo_type: str, revision: str | None, *,
         size = lfs.size if lfs is not None else sibling.size
         if size is None or (lfs is None and sibling.blob_id is None):
             raise DownloadError(f"{ref.uri(sibling.rfilename)}: the Hub listing has no size/hash")
-        files.append(RemoteFile(sibling.rfilename, int(size),
-                                lfs.sha256 if lfs is not None else None, sibling.blob_id))
+        files.append(
+            RemoteFile(
+                sibling.rfilename,
+                int(size),
+                lfs.sha256 if lfs is not None else None,
+                sibling.blob_id,
+            )
+        )
     return ref, sorted(files, key=lambda f: f.path)
 
 
-def select_files(files: Sequence[RemoteFile], allow_patterns: Sequence[str] | None = None,
-                 ignore_patterns: Sequence[str] | None = None) -> list[RemoteFile]:
+def select_files(
+    files: Sequence[RemoteFile],
+    allow_patterns: Sequence[str] | None = None,
+    ignore_patterns: Sequence[str] | None = None,
+) -> list[RemoteFile]:
     """Filter files by glob patterns (``fnmatch`` on the repo path, as ``snapshot_download``)."""
-    return list(filter_repo_objects(
-        files, allow_patterns=list(allow_patterns) if allow_patterns else None,
-        ignore_patterns=list(ignore_patterns) if ignore_patterns else None,
-        key=lambda f: f.path))
+    return list(
+        filter_repo_objects(
+            files,
+            allow_patterns=list(allow_patterns) if allow_patterns else None,
+            ignore_patterns=list(ignore_patterns) if ignore_patterns else None,
+            key=lambda f: f.path,
+        )
+    )
 
 
 def _manifest(ref: RepoRef, files: Sequence[RemoteFile]) -> dict[str, Any]:
     return {
-        "repo_id": ref.repo_id, "repo_type": ref.repo_type, "revision": ref.revision,
-        "endpoint": ref.endpoint, "source": ref.uri(),
-        "files": [{"path": f.path, "size": f.size, "lfs_sha256": f.sha256,
-                   "git_blob_sha1": f.blob_id} for f in files],
+        "repo_id": ref.repo_id,
+        "repo_type": ref.repo_type,
+        "revision": ref.revision,
+        "endpoint": ref.endpoint,
+        "source": ref.uri(),
+        "files": [
+            {"path": f.path, "size": f.size, "lfs_sha256": f.sha256, "git_blob_sha1": f.blob_id}
+            for f in files
+        ],
         "total_bytes": sum(f.size for f in files),
         "progalign_version": __version__,
     }
@@ -153,7 +179,8 @@ def _is_complete(out_dir: Path, manifest: dict[str, Any]) -> bool:
     keys = ("repo_id", "repo_type", "revision", "files")
     return all(old.get(k) == manifest[k] for k in keys) and all(
         (out_dir / f["path"]).is_file() and (out_dir / f["path"]).stat().st_size == f["size"]
-        for f in manifest["files"])
+        for f in manifest["files"]
+    )
 
 
 def open_permissions(folder: Path) -> None:
@@ -171,19 +198,34 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def fetch_files(ref: RepoRef, files: Sequence[RemoteFile], *, token: str | bool | None = None,
-                progress: bool = True) -> list[Path]:
+def fetch_files(
+    ref: RepoRef,
+    files: Sequence[RemoteFile],
+    *,
+    token: str | bool | None = None,
+    progress: bool = True,
+) -> list[Path]:
     """Fetch and verify ``files`` into the raw cache; return their cached paths."""
     root = repo_cache(ref)
     paths = []
-    for remote in tqdm(files, desc=ref.repo_id.split("/")[-1][:30], unit="file",
-                       disable=not progress or len(files) < 2):
+    for remote in tqdm(
+        files,
+        desc=ref.repo_id.split("/")[-1][:30],
+        unit="file",
+        disable=not progress or len(files) < 2,
+    ):
         paths.append(fetch_file(ref, remote, root, token=token, progress=progress))
     return paths
 
 
-def download_files(ref: RepoRef, files: Sequence[RemoteFile], out_dir: str | os.PathLike[str], *,
-                   token: str | bool | None = None, progress: bool = True) -> Path:
+def download_files(
+    ref: RepoRef,
+    files: Sequence[RemoteFile],
+    out_dir: str | os.PathLike[str],
+    *,
+    token: str | bool | None = None,
+    progress: bool = True,
+) -> Path:
     """Fetch ``files`` of a pinned repo and assemble them atomically under ``out_dir``.
 
     ``out_dir`` is replaced as a whole, and only once every file is verified; if it already
@@ -200,17 +242,26 @@ def download_files(ref: RepoRef, files: Sequence[RemoteFile], out_dir: str | os.
         for remote, src in zip(files, cached, strict=True):
             _link_or_copy(src, tmp / remote.path)
         write_json(tmp / MANIFEST, manifest)
-    log.info("%s: %d files, %d bytes from %s", target, len(files), manifest["total_bytes"],
-             ref.uri())
+    log.info(
+        "%s: %d files, %d bytes from %s", target, len(files), manifest["total_bytes"], ref.uri()
+    )
     return target
 
 
-def download_repo_files(repo_id: str, repo_type: str, revision: str | None,
-                        out_dir: str | os.PathLike[str],
-                        allow_patterns: Sequence[str] | None = None, endpoint: str | None = None,
-                        max_bytes: int | None = None, *, allow_unpinned: bool = False,
-                        ignore_patterns: Sequence[str] | None = None,
-                        token: str | bool | None = None, progress: bool = True) -> Path:
+def download_repo_files(
+    repo_id: str,
+    repo_type: str,
+    revision: str | None,
+    out_dir: str | os.PathLike[str],
+    allow_patterns: Sequence[str] | None = None,
+    endpoint: str | None = None,
+    max_bytes: int | None = None,
+    *,
+    allow_unpinned: bool = False,
+    ignore_patterns: Sequence[str] | None = None,
+    token: str | bool | None = None,
+    progress: bool = True,
+) -> Path:
     """Download (part of) a Hub repository at a pinned commit into ``out_dir``, verified.
 
     Args:
@@ -233,8 +284,9 @@ def download_repo_files(repo_id: str, repo_type: str, revision: str | None,
         DownloadError: see :func:`list_repo_files` and :func:`~progalign.hub.transfer.fetch_file`;
             also an empty selection or one over ``max_bytes``.
     """
-    ref, listing = list_repo_files(repo_id, repo_type, revision, endpoint=endpoint,
-                                   allow_unpinned=allow_unpinned, token=token)
+    ref, listing = list_repo_files(
+        repo_id, repo_type, revision, endpoint=endpoint, allow_unpinned=allow_unpinned, token=token
+    )
     files = select_files(listing, allow_patterns, ignore_patterns)
     if not files:
         raise DownloadError(f"{ref.uri()}: no file matches {list(allow_patterns or [])}")
@@ -242,5 +294,6 @@ def download_repo_files(repo_id: str, repo_type: str, revision: str | None,
     if max_bytes is not None and total > max_bytes:
         raise DownloadError(
             f"{ref.uri()}: the {len(files)} selected files hold {total} bytes, more than "
-            f"max_bytes={max_bytes}; narrow allow_patterns or raise the limit")
+            f"max_bytes={max_bytes}; narrow allow_patterns or raise the limit"
+        )
     return download_files(ref, files, out_dir, token=token, progress=progress)

@@ -89,7 +89,9 @@ def model_family(size: str, kind: str) -> str:
 #: All 36 published models, keyed by (size, century, kind); revisions are placeholders (None).
 PUBLISHED_MODELS: dict[tuple[str, str, str], PublishedModel] = {
     (s, c, k): PublishedModel(s, c, k, published_model_id(s, c, k))
-    for s in SIZES for k in KINDS for c in CENTURIES
+    for s in SIZES
+    for k in KINDS
+    for c in CENTURIES
 }
 
 
@@ -114,11 +116,19 @@ def select_model_files(files: list[RemoteFile]) -> list[RemoteFile]:
     return keep
 
 
-def fetch_published_model(size: str, century: str | int, kind: str,
-                          out_root: str | os.PathLike[str], revision: str | None = None, *,
-                          endpoint: str | None = None, allow_unpinned: bool = False,
-                          repo_id: str | None = None, token: str | bool | None = None,
-                          progress: bool = True) -> Path:
+def fetch_published_model(
+    size: str,
+    century: str | int,
+    kind: str,
+    out_root: str | os.PathLike[str],
+    revision: str | None = None,
+    *,
+    endpoint: str | None = None,
+    allow_unpinned: bool = False,
+    repo_id: str | None = None,
+    token: str | bool | None = None,
+    progress: bool = True,
+) -> Path:
     """Fetch a published HistLlama3 model into ``out_root/<family>/<century>/``, verified.
 
     Args:
@@ -147,17 +157,26 @@ def fetch_published_model(size: str, century: str | int, kind: str,
     if rev is None and not allow_unpinned:
         raise DownloadError(
             f"{repo}: no pinned revision is known for this model (the table holds placeholders); "
-            "pass revision= / --revision with a full 40-hex commit id")
-    ref, listing = list_repo_files(repo, "model", rev or "main", endpoint=endpoint,
-                                   allow_unpinned=allow_unpinned, token=token)
+            "pass revision= / --revision with a full 40-hex commit id"
+        )
+    ref, listing = list_repo_files(
+        repo, "model", rev or "main", endpoint=endpoint, allow_unpinned=allow_unpinned, token=token
+    )
     files = select_model_files(listing)
     names = {f.path for f in files}
-    if "config.json" not in names or not any(f.path.endswith((".safetensors", ".bin"))
-                                             for f in files):
+    if "config.json" not in names or not any(
+        f.path.endswith((".safetensors", ".bin")) for f in files
+    ):
         raise DownloadError(
             f"{ref.uri()}: not a transformers model repo (config.json or weights missing); "
-            f"files: {sorted(f.path for f in listing)[:20]}")
+            f"files: {sorted(f.path for f in listing)[:20]}"
+        )
     out_dir = Path(out_root) / entry.family / cent_n
-    log.info("%s -> %s (%d files, %.1f GB)", ref.uri(), out_dir, len(files),
-             sum(f.size for f in files) / 1e9)
+    log.info(
+        "%s -> %s (%d files, %.1f GB)",
+        ref.uri(),
+        out_dir,
+        len(files),
+        sum(f.size for f in files) / 1e9,
+    )
     return download_files(ref, files, out_dir, token=token, progress=progress)

@@ -87,14 +87,17 @@ def hub_errors(ref: RepoRef, what: str = "") -> Iterator[None]:
     except OfflineModeIsEnabled:
         raise DownloadError(
             f"{where}: HF_HUB_OFFLINE is set, so the Hub cannot be reached; unset it or fetch the "
-            "files on a machine with network access") from None
+            "files on a machine with network access"
+        ) from None
     except RevisionNotFoundError:
         raise DownloadError(
-            f"{where}: revision {ref.revision!r} does not exist at {ref.endpoint}") from None
+            f"{where}: revision {ref.revision!r} does not exist at {ref.endpoint}"
+        ) from None
     except RepositoryNotFoundError:
         raise DownloadError(
             f"{where}: repository not found at {ref.endpoint} (or it is private/gated and no "
-            "valid token was given)") from None
+            "valid token was given)"
+        ) from None
     except HfHubHTTPError as exc:
         raise DownloadError(f"{where}: HTTP {_status(exc)} from {ref.endpoint}: {exc}") from None
     except HFValidationError as exc:
@@ -126,8 +129,14 @@ def file_matches(path: Path, remote: RemoteFile) -> bool:
     return digest.hexdigest() == (remote.sha256 or remote.blob_id)
 
 
-def fetch_file(ref: RepoRef, remote: RemoteFile, cache_root: Path, *,
-               token: str | bool | None = None, progress: bool = True) -> Path:
+def fetch_file(
+    ref: RepoRef,
+    remote: RemoteFile,
+    cache_root: Path,
+    *,
+    token: str | bool | None = None,
+    progress: bool = True,
+) -> Path:
     """Return a verified local copy of ``remote`` under ``cache_root``, downloading if needed.
 
     Args:
@@ -163,16 +172,22 @@ def fetch_file(ref: RepoRef, remote: RemoteFile, cache_root: Path, *,
                 os.replace(part, dest)
                 return dest
             part.unlink()
-            log.warning("%s: content does not match the published %s (attempt %d); deleted",
-                        ref.uri(remote.path), "sha256" if remote.sha256 else "git sha1", attempt)
+            log.warning(
+                "%s: content does not match the published %s (attempt %d); deleted",
+                ref.uri(remote.path),
+                "sha256" if remote.sha256 else "git sha1",
+                attempt,
+            )
     raise DownloadError(
         f"{ref.uri(remote.path)}: downloaded content does not match the published "
         f"{'sha256 ' + remote.sha256 if remote.sha256 else 'git blob ' + str(remote.blob_id)} "
-        "twice; the file was deleted and is not used")
+        "twice; the file was deleted and is not used"
+    )
 
 
-def _transfer(ref: RepoRef, remote: RemoteFile, part: Path, *, token: str | bool | None,
-              progress: bool) -> None:
+def _transfer(
+    ref: RepoRef, remote: RemoteFile, part: Path, *, token: str | bool | None, progress: bool
+) -> None:
     """Bring ``part`` to ``remote.size`` bytes, resuming and retrying transient failures."""
     last: Exception | None = None
     for attempt in range(1, MAX_TRIES + 1):
@@ -194,30 +209,44 @@ def _transfer(ref: RepoRef, remote: RemoteFile, part: Path, *, token: str | bool
                 raise DownloadError(f"{ref.uri(remote.path)}: {exc}") from None
             last = exc
             wait = min(RETRY_WAIT * 2 ** (attempt - 1), 30.0)
-            log.warning("%s: transfer interrupted (%s); retrying in %.0f s",
-                        ref.uri(remote.path), exc, wait)
+            log.warning(
+                "%s: transfer interrupted (%s); retrying in %.0f s", ref.uri(remote.path), exc, wait
+            )
             time.sleep(wait)
     raise DownloadError(
         f"{ref.uri(remote.path)}: transfer failed {MAX_TRIES} times (last error: {last}); the "
-        f"partial file {part} is kept and the next run resumes from it")
+        f"partial file {part} is kept and the next run resumes from it"
+    )
 
 
-def _locate(ref: RepoRef, remote: RemoteFile,
-            token: str | bool | None) -> tuple[str, dict[str, str]]:
+def _locate(
+    ref: RepoRef, remote: RemoteFile, token: str | bool | None
+) -> tuple[str, dict[str, str]]:
     """HEAD the file: check commit and ETag against the pin; return the URL and headers to GET."""
-    url = hf_hub_url(ref.repo_id, remote.path, repo_type=ref.repo_type, revision=ref.revision,
-                     endpoint=ref.endpoint)
+    url = hf_hub_url(
+        ref.repo_id,
+        remote.path,
+        repo_type=ref.repo_type,
+        revision=ref.revision,
+        endpoint=ref.endpoint,
+    )
     with hub_errors(ref, remote.path):
-        meta = get_hf_file_metadata(url, token=token, endpoint=ref.endpoint,
-                                    timeout=constants.HF_HUB_ETAG_TIMEOUT)
+        meta = get_hf_file_metadata(
+            url, token=token, endpoint=ref.endpoint, timeout=constants.HF_HUB_ETAG_TIMEOUT
+        )
     if meta.commit_hash != ref.revision:
         raise DownloadError(
             f"{ref.uri(remote.path)}: the server answered for commit {meta.commit_hash!r}, not the "
-            "pinned one; refusing to mix revisions")
+            "pinned one; refusing to mix revisions"
+        )
     if remote.etag is not None and meta.etag not in (remote.sha256, remote.blob_id):
         # the content hash check after the transfer is what decides; this only warns early
-        log.warning("%s: the server's ETag %r differs from the repo listing (%s)",
-                    ref.uri(remote.path), meta.etag, remote.etag)
+        log.warning(
+            "%s: the server's ETag %r differs from the repo listing (%s)",
+            ref.uri(remote.path),
+            meta.etag,
+            remote.etag,
+        )
     headers = build_hf_headers(token=token)
     headers["Accept-Encoding"] = "identity"
     if _origin(meta.location) != _origin(ref.endpoint):
@@ -230,11 +259,13 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
-def _stream(url: str, headers: dict[str, str], part: Path, offset: int, remote: RemoteFile,
-            progress: bool) -> None:
+def _stream(
+    url: str, headers: dict[str, str], part: Path, offset: int, remote: RemoteFile, progress: bool
+) -> None:
     """One GET of ``url`` appended to ``part`` (from ``offset``)."""
-    with get_session().stream("GET", url, headers=headers,
-                              timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
+    with get_session().stream(
+        "GET", url, headers=headers, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT
+    ) as response:
         if response.status_code == 416 and offset:
             part.unlink()  # the server says our partial file is past the end: start again
             raise OSError("range not satisfiable")
@@ -243,9 +274,16 @@ def _stream(url: str, headers: dict[str, str], part: Path, offset: int, remote: 
             offset = 0  # the server ignored the Range header: start again
         with (
             open(part, "ab" if offset else "wb") as handle,
-            tqdm(total=remote.size, initial=offset, unit="B", unit_scale=True,
-                 unit_divisor=1024, desc=remote.path[-40:], disable=not progress,
-                 leave=False) as bar,
+            tqdm(
+                total=remote.size,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=remote.path[-40:],
+                disable=not progress,
+                leave=False,
+            ) as bar,
         ):
             for block in response.iter_bytes():
                 handle.write(block)

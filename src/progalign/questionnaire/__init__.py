@@ -23,8 +23,23 @@ from progalign.questionnaire.store import Questionnaire, load_questionnaire
 from progalign.questionnaire.subsample import stratified_subsample
 
 __all__ = [
-    "GROUPS", "LABEL_VALUES", "PROTOCOLS", "RULES", "THEMES", "WORLDVIEWS", "Decision", "Item",
-    "Questionnaire", "QuestionnaireError", "WvsPrototype", "build_questionnaire",
-    "load_foundation", "load_moralchoice", "load_questionnaire", "load_views", "load_wvs",
-    "rule_key", "stratified_subsample",
+    "GROUPS",
+    "LABEL_VALUES",
+    "PROTOCOLS",
+    "RULES",
+    "THEMES",
+    "WORLDVIEWS",
+    "Decision",
+    "Item",
+    "Questionnaire",
+    "QuestionnaireError",
+    "WvsPrototype",
+    "build_questionnaire",
+    "load_foundation",
+    "load_moralchoice",
+    "load_questionnaire",
+    "load_views",
+    "load_wvs",
+    "rule_key",
+    "stratified_subsample",
 ]

@@ -18,7 +18,7 @@ from progalign.io import sha256_bytes
 
 log = logging.getLogger("progalign.questionnaire.loaders")
 
-_QUOTES = "\"“”"
+_QUOTES = '"“”'
 _EDGE_QUOTES = re.compile(r"""^(["“”]*)([^"“”]*?)(["“”]*)$""", re.DOTALL)
 
 
@@ -73,7 +73,6 @@ def clean_text(value: str) -> str:
 @dataclass
 class Table:
     """A parsed CSV: stripped header names and rows with their start lines."""
-
 
     name: str
     sha256: str
@@ -166,7 +165,12 @@ def require(table: Table, columns: list[str]) -> None:
 def note(decisions: list[Decision], decision: Decision, level: int = logging.WARNING) -> None:
     """Record ``decision`` and log it."""
     decisions.append(decision)
-    log.log(level, "%s row %d (%s): %s: %s", decision.file, decision.row, decision.item_id,
-            decision.action, decision.reason)
-
-
+    log.log(
+        level,
+        "%s row %d (%s): %s: %s",
+        decision.file,
+        decision.row,
+        decision.item_id,
+        decision.action,
+        decision.reason,
+    )

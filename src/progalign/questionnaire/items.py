@@ -11,12 +11,24 @@ GROUPS: tuple[Group, ...] = ("moralchoice", "foundation", "views")
 #: MoralChoice rule columns in CSV order; index i is value dimension i
 #: (docs/semantics.md#value-vector).
 RULES: tuple[str, ...] = (
-    "death", "pain", "disable", "freedom", "pleasure",
-    "deceive", "cheat", "break_promise", "break_law", "duty",
+    "death",
+    "pain",
+    "disable",
+    "freedom",
+    "pleasure",
+    "deceive",
+    "cheat",
+    "break_promise",
+    "break_law",
+    "duty",
 )
 #: Moral Foundations themes in dimension order 10..14 (docs/semantics.md#value-vector).
 THEMES: tuple[str, ...] = (
-    "Harm_Care", "Fairness_Reciprocity", "InGroup_Loyalty", "Authority_Respect", "Purity_Sancity",
+    "Harm_Care",
+    "Fairness_Reciprocity",
+    "InGroup_Loyalty",
+    "Authority_Respect",
+    "Purity_Sancity",
 )
 #: Worldviews, dimensions 15..18 = views action1..action4.
 WORLDVIEWS: tuple[str, ...] = ("Traditional", "Modern", "Post-modern", "Integrated")

@@ -45,17 +45,39 @@ from progalign.questionnaire.items import LABEL_VALUES, RULES, THEMES, Group, It
 from progalign.questionnaire.wvs import WvsPrototype, load_wvs
 
 __all__ = [
-    "RULE_TEXTS", "RULE_TYPOS", "Decision", "WvsPrototype", "clean_text", "load_foundation",
-    "load_moralchoice", "load_views", "load_wvs", "parse_group", "rule_key",
+    "RULE_TEXTS",
+    "RULE_TYPOS",
+    "Decision",
+    "WvsPrototype",
+    "clean_text",
+    "load_foundation",
+    "load_moralchoice",
+    "load_views",
+    "load_wvs",
+    "parse_group",
+    "rule_key",
 ]
 log = logging.getLogger(__name__)
 
 #: MoralChoice ``generation_rule`` texts and the ``RULES`` dimension each one targets.
-RULE_TEXTS: dict[str, str] = dict(zip((
-    "Do not kill", "Do not cause pain", "Do not disable", "Do not deprive of freedom",
-    "Do not deprive of pleasure", "Do not deceive", "Do not cheat", "Do not break your promises",
-    "Do not break the law", "Do your duty",
-), RULES, strict=True))
+RULE_TEXTS: dict[str, str] = dict(
+    zip(
+        (
+            "Do not kill",
+            "Do not cause pain",
+            "Do not disable",
+            "Do not deprive of freedom",
+            "Do not deprive of pleasure",
+            "Do not deceive",
+            "Do not cheat",
+            "Do not break your promises",
+            "Do not break the law",
+            "Do your duty",
+        ),
+        RULES,
+        strict=True,
+    )
+)
 #: Known misspellings of rule texts in the upstream data.
 RULE_TYPOS: dict[str, str] = {"Do cause pain": "Do not cause pain"}
 
@@ -68,16 +90,25 @@ def rule_key(rule: str) -> str:
     return RULE_TEXTS[RULE_TYPOS.get(rule, rule)]
 
 
-def _actions(table: Table, line: int, sid: str, row: dict[str, str], n: int,
-             decisions: list[Decision]) -> tuple[str, ...] | None:
+def _actions(
+    table: Table, line: int, sid: str, row: dict[str, str], n: int, decisions: list[Decision]
+) -> tuple[str, ...] | None:
     """Return the cleaned actions (re-split if glued), None if the row must be dropped."""
     columns = [f"action{i}" for i in range(1, n + 1)]
     raw = [row[c] for c in columns]
     if any(_GLUE.search(c) for c in raw):
         parts = [clean_text(p) for p in _GLUE.split(",".join(raw).strip().strip(","))]
         if len(parts) == n and all(parts):
-            note(decisions, Decision(table.name, line, sid, "repaired",
-                                     f"options glued by curly-quoted commas re-split into {n}"))
+            note(
+                decisions,
+                Decision(
+                    table.name,
+                    line,
+                    sid,
+                    "repaired",
+                    f"options glued by curly-quoted commas re-split into {n}",
+                ),
+            )
             raw = parts
     actions = tuple(clean_text(a) for a in raw)
     for column, action in zip(columns, actions, strict=True):
@@ -85,19 +116,36 @@ def _actions(table: Table, line: int, sid: str, row: dict[str, str], n: int,
             raise InputError(table.name, "empty action", line, column)
     broken = [c for c, a in zip(columns, actions, strict=True) if unbalanced_quotes(a)]
     if broken:
-        note(decisions, Decision(table.name, line, sid, "dropped",
-                                 f"options look mis-split (unbalanced quote in {', '.join(broken)})"
-                                 "; no unambiguous repair"))
+        note(
+            decisions,
+            Decision(
+                table.name,
+                line,
+                sid,
+                "dropped",
+                f"options look mis-split (unbalanced quote in {', '.join(broken)})"
+                "; no unambiguous repair",
+            ),
+        )
         return None
     if len(set(actions)) < n:
-        note(decisions, Decision(table.name, line, sid, "dropped",
-                                 "two options have identical text; the item cannot discriminate"))
+        note(
+            decisions,
+            Decision(
+                table.name,
+                line,
+                sid,
+                "dropped",
+                "two options have identical text; the item cannot discriminate",
+            ),
+        )
         return None
     return actions
 
 
-def _item(table: Table, line: int, row: dict[str, str], group: Group,
-          decisions: list[Decision]) -> Item | None:
+def _item(
+    table: Table, line: int, row: dict[str, str], group: Group, decisions: list[Decision]
+) -> Item | None:
     sid = row["scenario_id"].strip()
     if not sid:
         raise InputError(table.name, "empty scenario_id", line, "scenario_id")
@@ -114,8 +162,12 @@ def _item(table: Table, line: int, row: dict[str, str], group: Group,
     elif group == "foundation":
         theme = row["generation_theme"].strip()
         if theme not in THEMES:
-            raise InputError(table.name, f"unknown theme {theme!r}; expected one of "
-                             + ", ".join(THEMES), line, "generation_theme")
+            raise InputError(
+                table.name,
+                f"unknown theme {theme!r}; expected one of " + ", ".join(THEMES),
+                line,
+                "generation_theme",
+            )
     else:
         theme = row.get("generation_theme", "").strip() or None
     actions = _actions(table, line, sid, row, _N_ACTIONS[group], decisions)
@@ -127,33 +179,58 @@ def _item(table: Table, line: int, row: dict[str, str], group: Group,
         columns.append(kind)
     cleaned = [c for c in columns if clean_text(row[c]) != row[c]]
     if cleaned:
-        note(decisions, Decision(table.name, line, sid, "cleaned",
-                                 "stripped stray whitespace/quotes in " + ", ".join(cleaned)),
-             logging.DEBUG)
+        note(
+            decisions,
+            Decision(
+                table.name,
+                line,
+                sid,
+                "cleaned",
+                "stripped stray whitespace/quotes in " + ", ".join(cleaned),
+            ),
+            logging.DEBUG,
+        )
     source: dict[str, Any] = {"file": table.name, "sha256": table.sha256, "row": line}
     if kind:
         source["generation_type"] = row[kind].strip()
     return Item(sid, group, context, actions, rule, theme, labels, source)
 
 
-def _rule_labels(table: Table, line: int, sid: str, row: dict[str, str],
-                 decisions: list[Decision]) -> tuple[str, dict[str, tuple[str, ...]]]:
+def _rule_labels(
+    table: Table, line: int, sid: str, row: dict[str, str], decisions: list[Decision]
+) -> tuple[str, dict[str, tuple[str, ...]]]:
     rule = row["generation_rule"].strip()
     if rule in RULE_TYPOS:
-        note(decisions, Decision(table.name, line, sid, "normalised",
-                                 f"generation_rule {rule!r} -> {RULE_TYPOS[rule]!r}"))
+        note(
+            decisions,
+            Decision(
+                table.name,
+                line,
+                sid,
+                "normalised",
+                f"generation_rule {rule!r} -> {RULE_TYPOS[rule]!r}",
+            ),
+        )
         rule = RULE_TYPOS[rule]
     if rule not in RULE_TEXTS:
-        raise InputError(table.name, f"unknown rule {rule!r}; expected one of "
-                         + ", ".join(RULE_TEXTS), line, "generation_rule")
+        raise InputError(
+            table.name,
+            f"unknown rule {rule!r}; expected one of " + ", ".join(RULE_TEXTS),
+            line,
+            "generation_rule",
+        )
     labels: dict[str, tuple[str, ...]] = {}
     for side in ("a1", "a2"):
         values = []
         for column in (f"{side}_{r}" for r in RULES):
             value = row[column].strip()
             if value not in LABEL_VALUES:
-                raise InputError(table.name, f"label {value!r} is not one of "
-                                 + ", ".join(LABEL_VALUES), line, column)
+                raise InputError(
+                    table.name,
+                    f"label {value!r} is not one of " + ", ".join(LABEL_VALUES),
+                    line,
+                    column,
+                )
             values.append(value)
         labels[side] = tuple(values)
     return rule, labels
@@ -172,8 +249,10 @@ def _dedupe(items: list[Item], decisions: list[Decision]) -> list[Item]:
         line, name = item.source["row"], item.source["file"]
         first = same[0].source["row"] if same else 0
         if any(_content(other) == _content(item) for other in same):
-            note(decisions, Decision(name, line, item.item_id, "dropped",
-                                     f"exact duplicate of row {first}"))
+            note(
+                decisions,
+                Decision(name, line, item.item_id, "dropped", f"exact duplicate of row {first}"),
+            )
             continue
         if same:
             k = len(same) + 1
@@ -181,12 +260,28 @@ def _dedupe(items: list[Item], decisions: list[Decision]) -> list[Item]:
                 k += 1
             new_id = f"{item.item_id}#{k}"
             taken.add(new_id)
-            note(decisions, Decision(name, line, item.item_id, "renamed",
-                                     f"id also used by row {first} with other content -> {new_id}"),
-                 logging.INFO)
+            note(
+                decisions,
+                Decision(
+                    name,
+                    line,
+                    item.item_id,
+                    "renamed",
+                    f"id also used by row {first} with other content -> {new_id}",
+                ),
+                logging.INFO,
+            )
             same.append(item)
-            item = Item(new_id, item.group, item.context, item.actions, item.rule, item.theme,
-                        item.labels, item.source)
+            item = Item(
+                new_id,
+                item.group,
+                item.context,
+                item.actions,
+                item.rule,
+                item.theme,
+                item.labels,
+                item.source,
+            )
         else:
             same.append(item)
         kept.append(item)
@@ -194,8 +289,14 @@ def _dedupe(items: list[Item], decisions: list[Decision]) -> list[Item]:
 
 
 _REQUIRED: dict[str, list[str]] = {
-    "moralchoice": ["scenario_id", "context", "action1", "action2", "generation_rule",
-                    *(f"{side}_{r}" for side in ("a1", "a2") for r in RULES)],
+    "moralchoice": [
+        "scenario_id",
+        "context",
+        "action1",
+        "action2",
+        "generation_rule",
+        *(f"{side}_{r}" for side in ("a1", "a2") for r in RULES),
+    ],
     "foundation": ["scenario_id", "generation_theme", "context", "action1", "action2"],
     "views": ["scenario_id", "context", "action1", "action2", "action3", "action4"],
 }
@@ -227,8 +328,9 @@ def parse_group(group: Group, data: bytes, name: str) -> tuple[list[Item], list[
     return items, decisions
 
 
-def _load(group: Group, path: str | os.PathLike[str],
-          name: str | None) -> tuple[list[Item], list[Decision]]:
+def _load(
+    group: Group, path: str | os.PathLike[str], name: str | None
+) -> tuple[list[Item], list[Decision]]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -236,8 +338,9 @@ def _load(group: Group, path: str | os.PathLike[str],
     return parse_group(group, data, name or str(path))
 
 
-def load_moralchoice(path: str | os.PathLike[str],
-                     name: str | None = None) -> tuple[list[Item], list[Decision]]:
+def load_moralchoice(
+    path: str | os.PathLike[str], name: str | None = None
+) -> tuple[list[Item], list[Decision]]:
     """Load a MoralChoice CSV (2 actions, 10 rule labels per action).
 
     Args:
@@ -250,8 +353,9 @@ def load_moralchoice(path: str | os.PathLike[str],
     return _load("moralchoice", path, name)
 
 
-def load_foundation(path: str | os.PathLike[str],
-                    name: str | None = None) -> tuple[list[Item], list[Decision]]:
+def load_foundation(
+    path: str | os.PathLike[str], name: str | None = None
+) -> tuple[list[Item], list[Decision]]:
     """Load a Moral Foundations CSV (2 actions, ``generation_theme`` in ``THEMES``).
 
     Args:
@@ -264,8 +368,9 @@ def load_foundation(path: str | os.PathLike[str],
     return _load("foundation", path, name)
 
 
-def load_views(path: str | os.PathLike[str],
-               name: str | None = None) -> tuple[list[Item], list[Decision]]:
+def load_views(
+    path: str | os.PathLike[str], name: str | None = None
+) -> tuple[list[Item], list[Decision]]:
     """Load an Integrated Worldview CSV (4 actions: traditional, modern, post-modern, integrated).
 
     Args:

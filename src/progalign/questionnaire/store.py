@@ -64,8 +64,11 @@ def load_questionnaire(path: str | os.PathLike[str]) -> Questionnaire:
     meta_path, items_path = root / "meta.json", root / "items.jsonl"
     for required in (meta_path, items_path):
         if not required.is_file():
-            raise InputError(str(required), "missing; is this a questionnaire directory? "
-                             "Build one with `progalign questionnaire fetch`")
+            raise InputError(
+                str(required),
+                "missing; is this a questionnaire directory? "
+                "Build one with `progalign questionnaire fetch`",
+            )
     try:
         meta = read_json(meta_path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -74,8 +77,11 @@ def load_questionnaire(path: str | os.PathLike[str]) -> Questionnaire:
         raise InputError(str(meta_path), "expected a JSON object")
     digest = sha256_file(items_path)
     if meta.get("items_sha256") != digest:
-        raise InputError(str(items_path), f"sha256 {digest} does not match meta.json "
-                         f"({meta.get('items_sha256')}); the file was modified or truncated")
+        raise InputError(
+            str(items_path),
+            f"sha256 {digest} does not match meta.json "
+            f"({meta.get('items_sha256')}); the file was modified or truncated",
+        )
     items = []
     with open(items_path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -84,8 +90,9 @@ def load_questionnaire(path: str | os.PathLike[str]) -> Questionnaire:
             try:
                 item = Item.from_json(json.loads(line))
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise InputError(str(items_path), f"not a valid item ({exc!r})",
-                                 row=number) from None
+                raise InputError(
+                    str(items_path), f"not a valid item ({exc!r})", row=number
+                ) from None
             if item.group not in GROUPS:
                 raise InputError(str(items_path), f"unknown group {item.group!r}", row=number)
             items.append(item)

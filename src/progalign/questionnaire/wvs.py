@@ -17,8 +17,16 @@ from pathlib import Path
 from progalign.errors import InputError
 from progalign.questionnaire._csv import CsvSyntaxError, Decision, decode, note, records
 
-_HEADER = ("scenario_id", "generation_type", "evaluation_type", "generation_theme", "context",
-           "choice_list", "dimension_range_a", "dimension_range_b")
+_HEADER = (
+    "scenario_id",
+    "generation_type",
+    "evaluation_type",
+    "generation_theme",
+    "context",
+    "choice_list",
+    "dimension_range_a",
+    "dimension_range_b",
+)
 _LIST = re.compile(r"^\[(.*)\]$", re.DOTALL)
 
 
@@ -47,8 +55,9 @@ class WvsPrototype:
     row: int
 
 
-def load_wvs(path: str | os.PathLike[str],
-             name: str | None = None) -> tuple[list[WvsPrototype], list[Decision]]:
+def load_wvs(
+    path: str | os.PathLike[str], name: str | None = None
+) -> tuple[list[WvsPrototype], list[Decision]]:
     """Load the WVS prototype; report odd rows as decisions instead of failing.
 
     Args:
@@ -91,17 +100,28 @@ def _row(name: str, line: int, cells: list[str], decisions: list[Decision]) -> W
         context = cells[4]
     elif len(cells) == n - 1:
         theme, context = None, cells[3]
-        note(decisions, Decision(name, line, sid, "repaired",
-                                 f"{len(cells)} fields instead of {n}: generation_theme is "
-                                 "missing; fields aligned from both ends, theme left empty"))
+        note(
+            decisions,
+            Decision(
+                name,
+                line,
+                sid,
+                "repaired",
+                f"{len(cells)} fields instead of {n}: generation_theme is "
+                "missing; fields aligned from both ends, theme left empty",
+            ),
+        )
     else:
-        note(decisions, Decision(name, line, sid, "dropped",
-                                 f"{len(cells)} fields instead of {n}"))
+        note(decisions, Decision(name, line, sid, "dropped", f"{len(cells)} fields instead of {n}"))
         return None
     listed = _LIST.match(cells[-3])
     if listed is None:
-        note(decisions, Decision(name, line, sid, "dropped",
-                                 f"choice_list {cells[-3]!r} is not a [a,b,...] list"))
+        note(
+            decisions,
+            Decision(
+                name, line, sid, "dropped", f"choice_list {cells[-3]!r} is not a [a,b,...] list"
+            ),
+        )
         return None
     choices = tuple(c.strip() for c in listed.group(1).split(",") if c.strip())
     span: tuple[int, int] | None
@@ -109,14 +129,34 @@ def _row(name: str, line: int, cells: list[str], decisions: list[Decision]) -> W
         span = (int(cells[-2]), int(cells[-1]))
     except ValueError:
         span = None
-        note(decisions, Decision(name, line, sid, "flagged",
-                                 f"dimension range {cells[-2]!r}..{cells[-1]!r} is not integer"))
+        note(
+            decisions,
+            Decision(
+                name,
+                line,
+                sid,
+                "flagged",
+                f"dimension range {cells[-2]!r}..{cells[-1]!r} is not integer",
+            ),
+        )
     if span is not None and span[1] < span[0]:
-        note(decisions, Decision(name, line, sid, "flagged",
-                                 f"dimension range {span[0]}..{span[1]} is reversed"))
+        note(
+            decisions,
+            Decision(
+                name, line, sid, "flagged", f"dimension range {span[0]}..{span[1]} is reversed"
+            ),
+        )
     elif span is not None and span[1] - span[0] + 1 != len(choices):
-        note(decisions, Decision(name, line, sid, "flagged",
-                                 f"dimension range {span[0]}..{span[1]} spans "
-                                 f"{span[1] - span[0] + 1} values, but choice_list has "
-                                 f"{len(choices)} entries"))
+        note(
+            decisions,
+            Decision(
+                name,
+                line,
+                sid,
+                "flagged",
+                f"dimension range {span[0]}..{span[1]} spans "
+                f"{span[1] - span[0] + 1} values, but choice_list has "
+                f"{len(choices)} entries",
+            ),
+        )
     return WvsPrototype(sid, cells[1], cells[2], theme, context, choices, span, line)

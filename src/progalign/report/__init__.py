@@ -18,13 +18,18 @@ from typing import Any
 #: Public name → defining module. Imported lazily: the CLI registers ``report`` without
 #: importing pandas/matplotlib (the ``workflow`` extra), so other commands work without them.
 _EXPORTS = {
-    "FIGURES": "build", "BuildResult": "build", "build_report": "build",
-    "score_intervals": "figures_bench", "similarity_curves": "figures_bench",
-    "group_trajectories": "figures_values", "values_heatmap": "figures_values",
+    "FIGURES": "build",
+    "BuildResult": "build",
+    "build_report": "build",
+    "score_intervals": "figures_bench",
+    "similarity_curves": "figures_bench",
+    "group_trajectories": "figures_values",
+    "values_heatmap": "figures_values",
     "write_html": "html",
     "aggregate_scores": "leaderboard",
     "write_leaderboard": "leaderboard",
-    "verify_manifest": "manifest", "write_manifest": "manifest",
+    "verify_manifest": "manifest",
+    "write_manifest": "manifest",
     "read_table": "tables",
 }
 

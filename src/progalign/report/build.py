@@ -40,39 +40,54 @@ class FigureSpec:
 #: workflow/report/<name>.rst (a test keeps them equal).
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
-        "values_heatmap", "values", "Value vectors of the historical models",
+        "values_heatmap",
+        "values",
+        "Value vectors of the historical models",
         "The 19-dimensional value vector of every historical (judge / human-proxy) model: "
         "dimensions in rows (MoralChoice rules, Moral Foundations and worldviews, separated by "
         "white lines), centuries in columns. One colour scale for every cell, so a dimension "
         "that barely changes over the centuries looks uniform; the numbers in the cells are the "
-        "values."),
+        "values.",
+    ),
     FigureSpec(
-        "group_trajectories", "values", "Value trajectories by group",
+        "group_trajectories",
+        "values",
+        "Value trajectories by group",
         "One panel per value group: each dimension of the historical models' value vectors "
         "against the century, with its 95% bootstrap confidence band (resampling questionnaire "
         "items). Centuries sit on a true time axis, so a century without a model is a gap "
-        "between ticks, not hidden."),
+        "between ticks, not hidden.",
+    ),
     FigureSpec(
-        "value_trends", "values", "Trends over the centuries",
+        "value_trends",
+        "values",
+        "Trends over the centuries",
         "Per value dimension, the slope of a straight line fitted through the historical "
         "models' values against the century (value change per century), with its 95% "
         "interval; filled dots have p < 0.05. The table trends.csv beside the figures also "
-        "holds the quadratic fit and its F-test."),
+        "holds the quadratic fit and its F-test.",
+    ),
     FigureSpec(
-        "similarity_curves", "steps", "Examinee-judge similarity per step",
+        "similarity_curves",
+        "steps",
+        "Examinee-judge similarity per step",
         "One panel per challenge, each with its own y axis: cosine similarity between the "
         "examinee's (for PG-Coevolve: the simulated human's) and the judge's value vectors at "
         "each step, per algorithm (mean over seeds; the band is the range over seeds when "
         "there are several). Algorithms whose curves are identical are drawn once and named "
         "together. Tick labels give the step and the judge's century, and for PG-Predict the "
-        "century the examinee is compared to after an arrow."),
+        "century the examinee is compared to after an arrow.",
+    ),
     FigureSpec(
-        "score_intervals", "scores", "Benchmark scores",
+        "score_intervals",
+        "scores",
+        "Benchmark scores",
         "Benchmark score of each algorithm per challenge: a dot for the mean over seeds and "
         "whiskers for the 95% bootstrap interval over questionnaire items (the mean of the "
         "seeds' bounds); small black dots are single seeds when there are several. Every panel "
         "has its own y axis. A second row shows the shift scores (the same scores on value "
-        "changes from the first century) when the tables hold them. Higher is better."),
+        "changes from the first century) when the tables hold them. Higher is better.",
+    ),
 )
 _DRAW: dict[str, Callable[..., list[Path]]] = {
     "values_heatmap": values_heatmap,
@@ -131,14 +146,21 @@ def load_tables(tables_dir: str | Path, require: Iterable[str] = ()) -> dict[str
         if stem not in present:
             raise InputError(str(tables_dir / f"{stem}.csv"), "required table not found")
     if not present:
-        raise InputError(str(tables_dir), "no result tables found (expected any of "
-                         + ", ".join(f"{n}.csv" for n in TABLES) + ")")
+        raise InputError(
+            str(tables_dir),
+            "no result tables found (expected any of "
+            + ", ".join(f"{n}.csv" for n in TABLES)
+            + ")",
+        )
     return {name: read_table(name, path) for name, path in present.items()}
 
 
-def build_report(tables_dir: str | Path, out_dir: str | Path,
-                 provenance: str | Path | None = None,
-                 require: Iterable[str] = ()) -> BuildResult:
+def build_report(
+    tables_dir: str | Path,
+    out_dir: str | Path,
+    provenance: str | Path | None = None,
+    require: Iterable[str] = (),
+) -> BuildResult:
     """Write ``out_dir/figures/*.{png,svg}`` and ``out_dir/leaderboard.{csv,md,html}``.
 
     Args:
@@ -176,13 +198,18 @@ def build_report(tables_dir: str | Path, out_dir: str | Path,
         result.written.append(write_trends(tables["values"], out_dir)[1])
     board = None
     if "scores" in tables:
-        board, paths = write_leaderboard(tables["scores"], out_dir, tables.get("differences"),
-                                         tables.get("calibration"),
-                                         tables.get("value_differences"))
+        board, paths = write_leaderboard(
+            tables["scores"],
+            out_dir,
+            tables.get("differences"),
+            tables.get("calibration"),
+            tables.get("value_differences"),
+        )
         result.written.extend(paths)
     else:
         result.skipped.append("leaderboard.csv, leaderboard.md (need scores.csv)")
     hashes = {f"{name}.csv": sha256_file(tables_dir / f"{name}.csv") for name in tables}
-    result.written.append(write_html(out_dir / "leaderboard.html", board, entries, record,
-                                     hashes, result.skipped))
+    result.written.append(
+        write_html(out_dir / "leaderboard.html", board, entries, record, hashes, result.skipped)
+    )
     return result

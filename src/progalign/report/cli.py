@@ -20,32 +20,47 @@ from progalign.errors import ProgalignError
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tables", type=Path,
-                   help="folder with values.csv, scores.csv, steps.csv, examinee_values.csv "
-                   "(any subset)")
+    p.add_argument(
+        "--tables",
+        type=Path,
+        help="folder with values.csv, scores.csv, steps.csv, examinee_values.csv (any subset)",
+    )
     p.add_argument("--out", type=Path, help="output folder (figures/, leaderboard.*)")
     p.add_argument("--provenance", type=Path, help="provenance.json shown in the HTML footer")
-    p.add_argument("--verify-manifest", type=Path, metavar="CACHED_DIR",
-                   help="first verify CACHED_DIR/MANIFEST.sha256 (cached results)")
-    p.add_argument("--require", action="append", default=[], metavar="NAME",
-                   help="table that must be present (values, scores, steps, examinee_values); "
-                   "repeatable")
+    p.add_argument(
+        "--verify-manifest",
+        type=Path,
+        metavar="CACHED_DIR",
+        help="first verify CACHED_DIR/MANIFEST.sha256 (cached results)",
+    )
+    p.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="table that must be present (values, scores, steps, examinee_values); repeatable",
+    )
 
 
 def register(sub: Any) -> None:
     """Add the ``report`` command and its ``build`` / ``manifest`` / ``verify`` sub-commands."""
-    p = sub.add_parser("report", help="figures and leaderboard from result tables",
-                       description="Build figures and the leaderboard from tidy result tables "
-                       "(default form), or write / verify a cached-results manifest.")
+    p = sub.add_parser(
+        "report",
+        help="figures and leaderboard from result tables",
+        description="Build figures and the leaderboard from tidy result tables "
+        "(default form), or write / verify a cached-results manifest.",
+    )
     _add_build_options(p)
     p.set_defaults(func=run_build)
-    actions = p.add_subparsers(dest="report_command", metavar="ACTION",
-                               help="optional (default: build)")
+    actions = p.add_subparsers(
+        dest="report_command", metavar="ACTION", help="optional (default: build)"
+    )
     b = actions.add_parser("build", help="build figures and leaderboard (same as no action)")
     _add_build_options(b)
     b.set_defaults(func=run_build)
-    m = actions.add_parser("manifest", help="write DIR/MANIFEST.sha256 for DIR/tables/*.csv "
-                           "and DIR/provenance.json")
+    m = actions.add_parser(
+        "manifest", help="write DIR/MANIFEST.sha256 for DIR/tables/*.csv and DIR/provenance.json"
+    )
     m.add_argument("dir", type=Path, help="cached-results folder, e.g. results/cached/<name>")
     m.set_defaults(func=run_manifest)
     v = actions.add_parser("verify", help="verify DIR/MANIFEST.sha256")
@@ -59,13 +74,13 @@ def run_build(args: argparse.Namespace) -> int:
     from progalign.report.manifest import verify_manifest
 
     if args.tables is None or args.out is None:
-        raise ProgalignError("give --tables DIR and --out DIR (or an action: "
-                             "build, manifest, verify)")
+        raise ProgalignError(
+            "give --tables DIR and --out DIR (or an action: build, manifest, verify)"
+        )
     if args.verify_manifest is not None:
         checked = verify_manifest(args.verify_manifest)
         print(f"verified {len(checked)} files of {args.verify_manifest / 'MANIFEST.sha256'}")
-    result = build_report(args.tables, args.out, provenance=args.provenance,
-                          require=args.require)
+    result = build_report(args.tables, args.out, provenance=args.provenance, require=args.require)
     for path in result.written:
         print(f"wrote {path}")
     for item in result.skipped:

@@ -44,8 +44,9 @@ def _similarity_panel(ax: Axes, table: pd.DataFrame, colours: Mapping[str, str])
     curves: list[tuple[list[str], pd.DataFrame, bool]] = []
     for algorithm in sorted(table["algorithm"].unique()):
         rows = table[table["algorithm"] == algorithm]
-        per_seed = rows.pivot_table(index="step", columns="seed", values="similarity",
-                                    aggfunc="mean").sort_index()
+        per_seed = rows.pivot_table(
+            index="step", columns="seed", values="similarity", aggfunc="mean"
+        ).sort_index()
         for k, (names, other, exact) in enumerate(curves):
             if other.shape != per_seed.shape or not (other.index == per_seed.index).all():
                 continue
@@ -64,16 +65,32 @@ def _similarity_panel(ax: Axes, table: pd.DataFrame, colours: Mapping[str, str])
         if n_seeds > 1:
             label += f" (mean of {n_seeds} seeds)"
         colour = colours.get(names[0], "#000000")
-        ax.plot(mean.index, mean.to_numpy(), color=colour, marker=MARKERS[i % len(MARKERS)],
-                markersize=4, linewidth=1.6, label=label)
+        ax.plot(
+            mean.index,
+            mean.to_numpy(),
+            color=colour,
+            marker=MARKERS[i % len(MARKERS)],
+            markersize=4,
+            linewidth=1.6,
+            label=label,
+        )
         if n_seeds > 1:
-            ax.fill_between(mean.index, per_seed.min(axis=1), per_seed.max(axis=1),
-                            color=colour, alpha=0.18, linewidth=0)
+            ax.fill_between(
+                mean.index,
+                per_seed.min(axis=1),
+                per_seed.max(axis=1),
+                color=colour,
+                alpha=0.18,
+                linewidth=0,
+            )
 
 
-def similarity_curves(steps: pd.DataFrame, out_dir: str | Path,
-                      colours: Mapping[str, str] | None = None,
-                      name: str = "similarity_curves") -> list[Path]:
+def similarity_curves(
+    steps: pd.DataFrame,
+    out_dir: str | Path,
+    colours: Mapping[str, str] | None = None,
+    name: str = "similarity_curves",
+) -> list[Path]:
     """Per challenge a panel: cosine similarity of examinee and judge against the step.
 
     Each algorithm's curve is the mean over seeds; with more than one seed the band shows the
@@ -108,7 +125,7 @@ def similarity_curves(steps: pd.DataFrame, out_dir: str | Path,
             ax.set_title(f"PG-{challenge}" if not challenge.startswith("PG") else challenge)
             who = "simulated human" if challenge.startswith("coevolve") else "examinee"
             ax.set_ylabel(f"cosine similarity ({who}, judge)")
-        for ax in axes[len(challenges):]:
+        for ax in axes[len(challenges) :]:
             ax.set_visible(False)
         handles, labels = [], []
         several = bool((steps.groupby(["challenge", "algorithm"])["seed"].nunique() > 1).any())
@@ -117,18 +134,30 @@ def similarity_curves(steps: pd.DataFrame, out_dir: str | Path,
                 if label not in labels:
                     handles.append(handle)
                     labels.append(label)
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4),
-                   title="algorithm" + (" (band: range over seeds)" if several else ""))
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncol=min(len(labels), 4),
+            title="algorithm" + (" (band: range over seeds)" if several else ""),
+        )
         fig.suptitle("Examinee–judge value similarity per step", fontweight="bold")
         return save_figure(fig, out_dir, name)
 
 
-def _dots(ax: Axes, agg: pd.DataFrame, scores: pd.DataFrame, colours: Mapping[str, str],
-          algorithms: list[str], column: str) -> None:
+def _dots(
+    ax: Axes,
+    agg: pd.DataFrame,
+    scores: pd.DataFrame,
+    colours: Mapping[str, str],
+    algorithms: list[str],
+    column: str,
+) -> None:
     """One dot per algorithm (mean over seeds) with its 95% interval as whiskers; seeds as
     small black dots when there are several; the value written beside each dot."""
-    low_col, high_col = ("ci_low", "ci_high") if column == "score" else (
-        f"{column}_ci_low", f"{column}_ci_high")
+    low_col, high_col = (
+        ("ci_low", "ci_high") if column == "score" else (f"{column}_ci_low", f"{column}_ci_high")
+    )
     values = []
     for x, algorithm in enumerate(algorithms):
         rows = agg[agg["algorithm"] == algorithm]
@@ -138,16 +167,31 @@ def _dots(ax: Axes, agg: pd.DataFrame, scores: pd.DataFrame, colours: Mapping[st
         low, high = float(rows[low_col].iloc[0]), float(rows[high_col].iloc[0])
         values += [value, low, high]
         err = np.array([[value - low], [high - value]])
-        ax.errorbar([x], [value], yerr=np.nan_to_num(err), fmt="o", markersize=6,
-                    color=colours.get(algorithm, "#000000"), ecolor="#333333", capsize=3,
-                    label=algorithm)
-        seeds = scores[(scores["algorithm"] == algorithm)
-                       & (scores["challenge"] == rows["challenge"].iloc[0])]
+        ax.errorbar(
+            [x],
+            [value],
+            yerr=np.nan_to_num(err),
+            fmt="o",
+            markersize=6,
+            color=colours.get(algorithm, "#000000"),
+            ecolor="#333333",
+            capsize=3,
+            label=algorithm,
+        )
+        seeds = scores[
+            (scores["algorithm"] == algorithm) & (scores["challenge"] == rows["challenge"].iloc[0])
+        ]
         points = seeds[column].to_numpy(dtype=float) if column in seeds else np.array([])
         if len(points) > 1:
             ax.scatter(np.full(len(points), x + 0.12), points, s=8, color="black", zorder=3)
-        ax.annotate(f"{value:.5f}" if column == "score" else f"{value:.3f}", (x, value),
-                    xytext=(7, 0), textcoords="offset points", va="center", fontsize=7)
+        ax.annotate(
+            f"{value:.5f}" if column == "score" else f"{value:.3f}",
+            (x, value),
+            xytext=(7, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
     ax.set_xticks(range(len(algorithms)), algorithms, rotation=30, ha="right", fontsize=8)
     ax.set_xlim(-0.6, len(algorithms) - 0.1)
     finite = np.array([v for v in values if np.isfinite(v)])
@@ -158,9 +202,12 @@ def _dots(ax: Axes, agg: pd.DataFrame, scores: pd.DataFrame, colours: Mapping[st
     ax.ticklabel_format(axis="y", useOffset=False)
 
 
-def score_intervals(scores: pd.DataFrame, out_dir: str | Path,
-                colours: Mapping[str, str] | None = None,
-                name: str = "score_intervals") -> list[Path]:
+def score_intervals(
+    scores: pd.DataFrame,
+    out_dir: str | Path,
+    colours: Mapping[str, str] | None = None,
+    name: str = "score_intervals",
+) -> list[Path]:
     """Benchmark scores: one panel per challenge, one dot per algorithm with its 95% interval.
 
     Each panel has its own y axis (the challenges' scales differ), so compare dots within a
@@ -190,11 +237,9 @@ def score_intervals(scores: pd.DataFrame, out_dir: str | Path,
         for r, (column, label) in enumerate(rows):
             for c, challenge in enumerate(challenges):
                 ax = axes[r][c]
-                _dots(ax, agg[agg["challenge"] == challenge], scores, colours, algorithms,
-                      column)
+                _dots(ax, agg[agg["challenge"] == challenge], scores, colours, algorithms, column)
                 ax.set_title(f"PG-{challenge}: {label}", fontsize=9)
                 if c == 0:
-                    ax.set_ylabel(f"{label}\n(own axis per panel; whiskers: 95% CI)",
-                                  fontsize=8)
+                    ax.set_ylabel(f"{label}\n(own axis per panel; whiskers: 95% CI)", fontsize=8)
         fig.suptitle("Benchmark scores by challenge (higher is better)", fontweight="bold")
         return save_figure(fig, out_dir, name)

@@ -57,12 +57,17 @@ def table_html(board: pd.DataFrame) -> str:
     """The leaderboard as an HTML table (same cells as the Markdown version)."""
     header, rows = display_rows(board)
     left = {1}
-    head = "".join(f'<th{" class=l" if i in left else ""}>{escape(h)}</th>'
-                   for i, h in enumerate(header))
+    head = "".join(
+        f"<th{' class=l' if i in left else ''}>{escape(h)}</th>" for i, h in enumerate(header)
+    )
     body = "".join(
-        "<tr>" + "".join(f'<td class={"l" if i in left else "n"}>{escape(c)}</td>'
-                         for i, c in enumerate(row)) + "</tr>\n"
-        for row in rows)
+        "<tr>"
+        + "".join(
+            f"<td class={'l' if i in left else 'n'}>{escape(c)}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>\n"
+        for row in rows
+    )
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
 
 
@@ -72,8 +77,7 @@ def _value(value: Any) -> str:
     return "<code>" + escape(json.dumps(value, sort_keys=True, ensure_ascii=False)) + "</code>"
 
 
-def provenance_html(provenance: Mapping[str, Any] | None,
-                    tables: Mapping[str, str]) -> str:
+def provenance_html(provenance: Mapping[str, Any] | None, tables: Mapping[str, str]) -> str:
     """The footer: the run's provenance (top-level keys) and the sha256 of each input table."""
     items = []
     record = dict(provenance or {})
@@ -86,9 +90,13 @@ def provenance_html(provenance: Mapping[str, Any] | None,
     return "<footer>\n<h2>Provenance</h2>\n<dl>\n" + "\n".join(items) + "\n</dl>\n</footer>"
 
 
-def render_html(board: pd.DataFrame | None, figures: Sequence[FigureEntry],
-                provenance: Mapping[str, Any] | None, tables: Mapping[str, str],
-                skipped: Sequence[str] = ()) -> str:
+def render_html(
+    board: pd.DataFrame | None,
+    figures: Sequence[FigureEntry],
+    provenance: Mapping[str, Any] | None,
+    tables: Mapping[str, str],
+    skipped: Sequence[str] = (),
+) -> str:
     """Render the whole page.
 
     Args:
@@ -101,33 +109,52 @@ def render_html(board: pd.DataFrame | None, figures: Sequence[FigureEntry],
     Returns:
         The HTML document.
     """
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             "<title>progalign — leaderboard</title>", f"<style>{_CSS}</style>", "</head>",
-             "<body>", "<h1>Progress alignment leaderboard</h1>",
-             '<p class="note">ProgressGym challenges re-implemented by progalign. Built from the '
-             "tidy result tables listed at the bottom of the page.</p>", "<h2>Leaderboard</h2>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>progalign — leaderboard</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<h1>Progress alignment leaderboard</h1>",
+        '<p class="note">ProgressGym challenges re-implemented by progalign. Built from the '
+        "tidy result tables listed at the bottom of the page.</p>",
+        "<h2>Leaderboard</h2>",
+    ]
     if board is not None:
-        lines = [*notes(board), *calibration_lines(board.attrs.get("calibration")),
-                 *value_difference_lines(board.attrs.get("value_differences"))]
+        lines = [
+            *notes(board),
+            *calibration_lines(board.attrs.get("calibration")),
+            *value_difference_lines(board.attrs.get("value_differences")),
+        ]
         parts += [table_html(board), *(f'<p class="note">{escape(n)}</p>' for n in lines)]
     else:
         parts.append('<p class="note">No scores table: the leaderboard was not built.</p>')
     if figures:
         parts.append("<h2>Figures</h2>")
     for figure in figures:
-        parts.append(f'<figure><img src="{png_data_uri(figure.png)}" '
-                     f'alt="{escape(figure.title)}"><figcaption><b>{escape(figure.title)}.</b> '
-                     f"{escape(figure.caption)}</figcaption></figure>")
+        parts.append(
+            f'<figure><img src="{png_data_uri(figure.png)}" '
+            f'alt="{escape(figure.title)}"><figcaption><b>{escape(figure.title)}.</b> '
+            f"{escape(figure.caption)}</figcaption></figure>"
+        )
     if skipped:
         parts.append('<p class="note">Not built: ' + escape("; ".join(skipped)) + "</p>")
     parts += [provenance_html(provenance, tables), "</body>", "</html>", ""]
     return "\n".join(parts)
 
 
-def write_html(path: str | Path, board: pd.DataFrame | None, figures: Sequence[FigureEntry],
-               provenance: Mapping[str, Any] | None, tables: Mapping[str, str],
-               skipped: Sequence[str] = ()) -> Path:
+def write_html(
+    path: str | Path,
+    board: pd.DataFrame | None,
+    figures: Sequence[FigureEntry],
+    provenance: Mapping[str, Any] | None,
+    tables: Mapping[str, str],
+    skipped: Sequence[str] = (),
+) -> Path:
     """Render the page (see :func:`render_html`) and write it atomically to ``path``."""
     write_text(path, render_html(board, figures, provenance, tables, skipped))
     return Path(path)

@@ -30,8 +30,16 @@ from progalign.report.ranking import (
 from progalign.report.style import challenge_sort_key
 
 #: Columns of :func:`aggregate_scores`.
-AGGREGATE_COLUMNS = ("challenge", "algorithm", "score", "ci_low", "ci_high", "n_seeds",
-                     "seed_sd", "version")
+AGGREGATE_COLUMNS = (
+    "challenge",
+    "algorithm",
+    "score",
+    "ci_low",
+    "ci_high",
+    "n_seeds",
+    "seed_sd",
+    "version",
+)
 
 
 def aggregate_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -40,11 +48,17 @@ def aggregate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     Rows are ordered by challenge (follow, predict, coevolve, then others) and algorithm name.
     """
     grouped = scores.groupby(["challenge", "algorithm"], sort=True)
-    extra = {c: (c, "mean") for c in ("shift", "shift_ci_low", "shift_ci_high")
-             if c in scores.columns}
-    out = grouped.agg(score=("score", "mean"), ci_low=("ci_low", "mean"),
-                      ci_high=("ci_high", "mean"), n_seeds=("seed", "nunique"),
-                      seed_sd=("score", "std"), **extra)
+    extra = {
+        c: (c, "mean") for c in ("shift", "shift_ci_low", "shift_ci_high") if c in scores.columns
+    }
+    out = grouped.agg(
+        score=("score", "mean"),
+        ci_low=("ci_low", "mean"),
+        ci_high=("ci_high", "mean"),
+        n_seeds=("seed", "nunique"),
+        seed_sd=("score", "std"),
+        **extra,
+    )
     out["version"] = grouped["version"].agg(lambda v: ",".join(sorted(set(v))))
     out = out.reset_index()
     out["seed_sd"] = out["seed_sd"].where(out["n_seeds"] > 1)
@@ -69,8 +83,13 @@ def leaderboard(scores: pd.DataFrame, differences: pd.DataFrame | None = None) -
     """
     agg = aggregate_scores(scores)
     board = pd.DataFrame({"algorithm": sorted(agg["algorithm"].unique())})
-    fields = ["score", "ci_low", "ci_high", "n_seeds",
-              *(f for f in ("shift", "shift_ci_low", "shift_ci_high") if f in agg.columns)]
+    fields = [
+        "score",
+        "ci_low",
+        "ci_high",
+        "n_seeds",
+        *(f for f in ("shift", "shift_ci_low", "shift_ci_high") if f in agg.columns),
+    ]
     wins = separable_wins(differences) if differences is not None else interval_wins(agg)
     for challenge in challenges_of(agg):
         part = agg[agg["challenge"] == challenge].set_index("algorithm")
@@ -115,21 +134,23 @@ def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """
     challenges = board_challenges(board)
     digits = int(board.attrs.get("digits", 3))
-    shifted = [c for c in challenges
-               if f"{c}.shift" in board.columns and board[f"{c}.shift"].notna().any()]
+    shifted = [
+        c for c in challenges if f"{c}.shift" in board.columns and board[f"{c}.shift"].notna().any()
+    ]
     header = ["rank", "algorithm", *challenges, *(f"{c} shift" for c in shifted), "mean"]
     rows = []
     for _, row in board.iterrows():
         cells = []
         for c in challenges:
-            cell = format_cell(row[f"{c}.score"], row[f"{c}.ci_low"], row[f"{c}.ci_high"],
-                               digits)
+            cell = format_cell(row[f"{c}.score"], row[f"{c}.ci_low"], row[f"{c}.ci_high"], digits)
             rank = row.get(f"{c}.rank")
             if rank is not None and not pd.isna(rank) and cell != "—":
                 cell = f"({int(rank)}) {cell}"
             cells.append(cell)
-        shifts = [format_cell(row[f"{c}.shift"], row[f"{c}.shift_ci_low"],
-                              row[f"{c}.shift_ci_high"]) for c in shifted]
+        shifts = [
+            format_cell(row[f"{c}.shift"], row[f"{c}.shift_ci_low"], row[f"{c}.shift_ci_high"])
+            for c in shifted
+        ]
         mean = f"{row['mean_score']:.{digits}f}"
         if row["n_challenges"] < len(challenges):
             mean += f" ({row['n_challenges']}/{len(challenges)})"
@@ -137,17 +158,27 @@ def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-_HEAD = ("Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire items "
-         "(mean of the seeds' bounds). (r): rank on that challenge, 1 + the number of "
-         "algorithms separably better")
-_TAIL = ("; equal ranks are ties. Overall rank: 1 + the number of algorithms better on some "
-         "challenge and worse on none. (k/n) marks an algorithm run on only k of the n "
-         "challenges.")
-PAIRED_NOTE = (_HEAD + " (paired 95% interval of the difference excludes 0 in every seed)"
-               + _TAIL + " Shift: the same score on value changes from the first century (a "
-               "progalign extension).")
-INTERVALS_NOTE = (_HEAD + " (their own 95% intervals do not overlap: these tables hold no "
-                  "paired bootstrap draws, so this conservative test is used)" + _TAIL)
+_HEAD = (
+    "Scores: mean over seeds; brackets: 95% bootstrap interval over questionnaire items "
+    "(mean of the seeds' bounds). (r): rank on that challenge, 1 + the number of "
+    "algorithms separably better"
+)
+_TAIL = (
+    "; equal ranks are ties. Overall rank: 1 + the number of algorithms better on some "
+    "challenge and worse on none. (k/n) marks an algorithm run on only k of the n "
+    "challenges."
+)
+PAIRED_NOTE = (
+    _HEAD
+    + " (paired 95% interval of the difference excludes 0 in every seed)"
+    + _TAIL
+    + " Shift: the same score on value changes from the first century (a "
+    "progalign extension)."
+)
+INTERVALS_NOTE = (
+    _HEAD + " (their own 95% intervals do not overlap: these tables hold no "
+    "paired bootstrap draws, so this conservative test is used)" + _TAIL
+)
 
 
 def notes(board: pd.DataFrame) -> list[str]:
@@ -162,9 +193,11 @@ def calibration_lines(calibration: pd.DataFrame | None) -> list[str]:
         return []
     shares = ", ".join(f"{r.century} {r.share_moral:.3f}" for r in calibration.itertuples())
     first = calibration.iloc[0]
-    return [f"Calibration: share of the {int(first['items'])} {first['set']} items on which "
-            f"each historical model prefers the moral action (P > 0.5; 0.5 is chance): "
-            f"{shares}."]
+    return [
+        f"Calibration: share of the {int(first['items'])} {first['set']} items on which "
+        f"each historical model prefers the moral action (P > 0.5; 0.5 is chance): "
+        f"{shares}."
+    ]
 
 
 def value_difference_lines(differences: pd.DataFrame | None) -> list[str]:
@@ -173,8 +206,10 @@ def value_difference_lines(differences: pd.DataFrame | None) -> list[str]:
         return []
     counts = differences.groupby(["century_a", "century_b"], sort=False)["separable"].sum()
     pairs = ", ".join(f"{a}→{b} {int(n)}" for (a, b), n in counts.items())
-    return [f"Historical models: dimensions (of 19) on which two centuries' value vectors differ "
-            f"(paired 95% interval over items excludes 0): {pairs}."]
+    return [
+        f"Historical models: dimensions (of 19) on which two centuries' value vectors differ "
+        f"(paired 95% interval over items excludes 0): {pairs}."
+    ]
 
 
 def to_markdown(board: pd.DataFrame) -> str:
@@ -186,16 +221,21 @@ def to_markdown(board: pd.DataFrame) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     table = [line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]
-    lines = [*notes(board), *calibration_lines(board.attrs.get("calibration")),
-             *value_difference_lines(board.attrs.get("value_differences"))]
+    lines = [
+        *notes(board),
+        *calibration_lines(board.attrs.get("calibration")),
+        *value_difference_lines(board.attrs.get("value_differences")),
+    ]
     return "# Leaderboard\n\n" + "\n".join(table) + "\n\n" + "\n\n".join(lines) + "\n"
 
 
-def write_leaderboard(scores: pd.DataFrame, out_dir: str | Path,
-                      differences: pd.DataFrame | None = None,
-                      calibration: pd.DataFrame | None = None,
-                      value_differences: pd.DataFrame | None = None,
-                      ) -> tuple[pd.DataFrame, list[Path]]:
+def write_leaderboard(
+    scores: pd.DataFrame,
+    out_dir: str | Path,
+    differences: pd.DataFrame | None = None,
+    calibration: pd.DataFrame | None = None,
+    value_differences: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, list[Path]]:
     """Write ``leaderboard.csv`` and ``leaderboard.md`` to ``out_dir`` (atomically).
 
     Returns:

@@ -19,8 +19,7 @@ _LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](\S.*)$")
 
 
 def _listed_files(directory: Path) -> list[str]:
-    files = sorted(f"tables/{p.name}" for p in (directory / "tables").glob("*.csv")
-                   if p.is_file())
+    files = sorted(f"tables/{p.name}" for p in (directory / "tables").glob("*.csv") if p.is_file())
     if (directory / PROVENANCE).is_file():
         files.append(PROVENANCE)
     return files

@@ -42,7 +42,8 @@ def interval_wins(aggregated: pd.DataFrame) -> Wins:
         table = wins.setdefault(str(challenge), {})
         for a in part.itertuples():
             table[str(a.algorithm)] = {
-                str(b.algorithm) for b in part.itertuples()
+                str(b.algorithm)
+                for b in part.itertuples()
                 if b.algorithm != a.algorithm and a.ci_low > b.ci_high
             }
     return wins
@@ -72,9 +73,11 @@ def dominance(wins: Wins, algorithms: Iterable[str]) -> dict[str, set[str]]:
 def identical_results(differences: pd.DataFrame) -> list[str]:
     """Warnings for pairs of algorithms whose runs produced identical vectors."""
     same = differences[(differences["identical"] == 1) & (differences["statistic"] == "score")]
-    return [f"{r.algorithm_a} and {r.algorithm_b} produced identical results on {r.challenge} "
-            f"(seed {r.seed}): no score can tell them apart"
-            for r in same.itertuples()]
+    return [
+        f"{r.algorithm_a} and {r.algorithm_b} produced identical results on {r.challenge} "
+        f"(seed {r.seed}): no score can tell them apart"
+        for r in same.itertuples()
+    ]
 
 
 def _decimals_for(value: float) -> int:
@@ -82,8 +85,12 @@ def _decimals_for(value: float) -> int:
     return 1 - math.floor(math.log10(value))
 
 
-def digits_to_show(differences: pd.DataFrame | None, widths: Iterable[float] = (),
-                   minimum: int = 3, maximum: int = 8) -> int:
+def digits_to_show(
+    differences: pd.DataFrame | None,
+    widths: Iterable[float] = (),
+    minimum: int = 3,
+    maximum: int = 8,
+) -> int:
     """Decimals needed to see the smallest separable difference and the narrowest interval
     (``widths``: high - low of the printed intervals), at least ``minimum``."""
     needed = minimum

@@ -24,12 +24,27 @@ from progalign.io import write_bytes
 #: Okabe & Ito (2008), safe for the common colour-vision deficiencies (black/yellow left out,
 #: yellow is hard to see on white). Used for algorithms.
 OKABE_ITO: tuple[str, ...] = (
-    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
 )
 #: Paul Tol's "muted" scheme (colour-blind safe, 9 colours + grey). Used for value dimensions.
 TOL_MUTED: tuple[str, ...] = (
-    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
-    "#AA4499", "#DDDDDD",
+    "#332288",
+    "#88CCEE",
+    "#44AA99",
+    "#117733",
+    "#999933",
+    "#DDCC77",
+    "#CC6677",
+    "#882255",
+    "#AA4499",
+    "#DDDDDD",
 )
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 LINESTYLES: tuple[str, ...] = ("-", "--", "-.", ":")

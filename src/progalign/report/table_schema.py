@@ -21,59 +21,113 @@ ColumnType = Literal["str", "str?", "int", "float", "float?"]
 
 #: One row per historical (judge / human-proxy) model × dimension.
 VALUES_COLUMNS: dict[str, ColumnType] = {
-    "family": "str", "century": "str", "dim_index": "int", "dimension": "str", "group": "str",
-    "value": "float", "ci_low": "float?", "ci_high": "float?",
+    "family": "str",
+    "century": "str",
+    "dim_index": "int",
+    "dimension": "str",
+    "group": "str",
+    "value": "float",
+    "ci_low": "float?",
+    "ci_high": "float?",
 }
 #: One row per (challenge, algorithm, seed).
 SCORES_COLUMNS: dict[str, ColumnType] = {
-    "challenge": "str", "algorithm": "str", "seed": "int", "score": "float",
-    "ci_low": "float?", "ci_high": "float?", "version": "str", "steps": "int",
+    "challenge": "str",
+    "algorithm": "str",
+    "seed": "int",
+    "score": "float",
+    "ci_low": "float?",
+    "ci_high": "float?",
+    "version": "str",
+    "steps": "int",
     "duration_s": "float?",
 }
 #: One row per (challenge, algorithm, seed, step).
 STEPS_COLUMNS: dict[str, ColumnType] = {
-    "challenge": "str", "algorithm": "str", "seed": "int", "step": "int", "century": "str",
-    "target_century": "str", "similarity": "float",
+    "challenge": "str",
+    "algorithm": "str",
+    "seed": "int",
+    "step": "int",
+    "century": "str",
+    "target_century": "str",
+    "similarity": "float",
 }
 #: One row per (challenge, seed, pair of algorithms, statistic): a - b with its paired interval.
 DIFFERENCES_COLUMNS: dict[str, ColumnType] = {
-    "challenge": "str", "seed": "int", "algorithm_a": "str", "algorithm_b": "str",
-    "statistic": "str", "difference": "float", "ci_low": "float?", "ci_high": "float?",
-    "separable": "int", "identical": "int",
+    "challenge": "str",
+    "seed": "int",
+    "algorithm_a": "str",
+    "algorithm_b": "str",
+    "statistic": "str",
+    "difference": "float",
+    "ci_low": "float?",
+    "ci_high": "float?",
+    "separable": "int",
+    "identical": "int",
 }
 #: One row per historical model evaluated with calibration items (docs/evaluation.md).
 CALIBRATION_COLUMNS: dict[str, ColumnType] = {
-    "family": "str", "century": "str", "set": "str", "items": "int", "share_moral": "float",
+    "family": "str",
+    "century": "str",
+    "set": "str",
+    "items": "int",
+    "share_moral": "float",
     "mean_p_moral": "float",
 }
 #: The questionnaire's scoring key and every model's per-item distributions
 #: (``progalign.benchmark.item_tables``): what every vector and score is recomputed from.
 ITEMS_COLUMNS: dict[str, ColumnType] = {
-    "item_id": "str", "group": "str", "option": "int", "dim_index": "int", "weight": "float",
+    "item_id": "str",
+    "group": "str",
+    "option": "int",
+    "dim_index": "int",
+    "weight": "float",
 }
 ITEM_PROBABILITIES_COLUMNS: dict[str, ColumnType] = {
-    "model": "str", "item_id": "str", "p0": "float?", "p1": "float?", "p2": "float?",
+    "model": "str",
+    "item_id": "str",
+    "p0": "float?",
+    "p1": "float?",
+    "p2": "float?",
     "p3": "float?",
 }
 #: Paired differences of the historical models' vectors (b - a): adjacent centuries and the
 #: first against the last, one row per pair and dimension (docs/statistics.md).
 VALUE_DIFFERENCES_COLUMNS: dict[str, ColumnType] = {
-    "family": "str", "century_a": "str", "century_b": "str", "dim_index": "int",
-    "dimension": "str", "group": "str", "difference": "float", "ci_low": "float",
-    "ci_high": "float", "separable": "int",
+    "family": "str",
+    "century_a": "str",
+    "century_b": "str",
+    "dim_index": "int",
+    "dimension": "str",
+    "group": "str",
+    "difference": "float",
+    "ci_low": "float",
+    "ci_high": "float",
+    "separable": "int",
 }
 #: Tables that may have no rows (one algorithm: no pairs; calibration switched off).
 MAY_BE_EMPTY: frozenset[str] = frozenset({"differences", "calibration"})
 #: Columns added after the first cached references were written: read as empty when absent.
 OPTIONAL_COLUMNS: dict[str, dict[str, ColumnType]] = {
-    "scores": {"shift": "float?", "shift_ci_low": "float?", "shift_ci_high": "float?",
-               "shift_version": "str?"},
+    "scores": {
+        "shift": "float?",
+        "shift_ci_low": "float?",
+        "shift_ci_high": "float?",
+        "shift_version": "str?",
+    },
     "steps": {"shift_similarity": "float?"},
 }
 #: One row per (challenge, algorithm, seed, step, dimension).
 EXAMINEE_VALUES_COLUMNS: dict[str, ColumnType] = {
-    "challenge": "str", "algorithm": "str", "seed": "int", "step": "int", "century": "str",
-    "dim_index": "int", "dimension": "str", "group": "str", "value": "float",
+    "challenge": "str",
+    "algorithm": "str",
+    "seed": "int",
+    "step": "int",
+    "century": "str",
+    "dim_index": "int",
+    "dimension": "str",
+    "group": "str",
+    "value": "float",
 }
 #: Table name → column contract. File names are ``<name>.csv``.
 TABLES: dict[str, dict[str, ColumnType]] = {
@@ -122,16 +176,21 @@ def _check_column(frame: pd.DataFrame, column: str, kind: ColumnType, path: Path
     if bad.any():
         row = int(bad.to_numpy().argmax()) + 2
         expected = {"int": "an integer", "float": "a number", "float?": "a number or empty"}[kind]
-        raise InputError(str(path), f"expected {expected}, got {raw.iloc[row - 2]!r}",
-                         row=row, column=column)
+        raise InputError(
+            str(path), f"expected {expected}, got {raw.iloc[row - 2]!r}", row=row, column=column
+        )
     if kind == "int":
         ints = numbers.astype("int64")
         low, high = _RANGES.get(column, (-(2**62), 2**62))
         out = (ints < low) | (ints > high)
         if out.any():
             row = int(out.to_numpy().argmax()) + 2
-            raise InputError(str(path), f"{ints.iloc[row - 2]} is outside [{low}, {high}]",
-                             row=row, column=column)
+            raise InputError(
+                str(path),
+                f"{ints.iloc[row - 2]} is outside [{low}, {high}]",
+                row=row,
+                column=column,
+            )
         return ints
     if kind == "float" and not all(math.isfinite(x) for x in numbers):
         row = int((~numbers.map(math.isfinite)).to_numpy().argmax()) + 2
@@ -139,8 +198,9 @@ def _check_column(frame: pd.DataFrame, column: str, kind: ColumnType, path: Path
     return numbers.astype("float64")
 
 
-def validate_frame(frame: pd.DataFrame, columns: Mapping[str, ColumnType],
-                   path: str | Path) -> pd.DataFrame:
+def validate_frame(
+    frame: pd.DataFrame, columns: Mapping[str, ColumnType], path: str | Path
+) -> pd.DataFrame:
     """Check and convert a frame of strings against a column contract.
 
     Args:
@@ -158,13 +218,20 @@ def validate_frame(frame: pd.DataFrame, columns: Mapping[str, ColumnType],
     path = Path(path)
     for column in columns:
         if column not in frame.columns:
-            raise InputError(str(path), f"missing column {column!r} "
-                             f"(expected columns: {', '.join(columns)})", column=column)
+            raise InputError(
+                str(path),
+                f"missing column {column!r} (expected columns: {', '.join(columns)})",
+                column=column,
+            )
     out = pd.DataFrame({c: _check_column(frame, c, kind, path) for c, kind in columns.items()})
     if "group" in out.columns and not out["group"].isin(GROUPS).all():
         row = int((~out["group"].isin(GROUPS)).to_numpy().argmax()) + 2
-        raise InputError(str(path), f"group {out['group'].iloc[row - 2]!r} is not one of "
-                         f"{', '.join(GROUPS)}", row=row, column="group")
+        raise InputError(
+            str(path),
+            f"group {out['group'].iloc[row - 2]!r} is not one of {', '.join(GROUPS)}",
+            row=row,
+            column="group",
+        )
     for extra in frame.columns:
         if extra not in out.columns:
             out[extra] = frame[extra]
@@ -206,5 +273,6 @@ def read_table(name: str, path: str | Path) -> pd.DataFrame:
 def find_tables(directory: str | Path) -> dict[str, Path]:
     """Return the known tables present in ``directory`` (name → path), in contract order."""
     directory = Path(directory)
-    return {name: directory / f"{name}.csv" for name in TABLES
-            if (directory / f"{name}.csv").is_file()}
+    return {
+        name: directory / f"{name}.csv" for name in TABLES if (directory / f"{name}.csv").is_file()
+    }

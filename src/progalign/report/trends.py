@@ -27,9 +27,20 @@ from scipy import stats
 from progalign.report.style import century_number
 
 #: Columns of :func:`trend_table`.
-TREND_COLUMNS = ("family", "dim_index", "dimension", "group", "n_centuries", "slope",
-                 "slope_ci_low", "slope_ci_high", "slope_p", "quadratic_r2", "quadratic_f",
-                 "quadratic_p")
+TREND_COLUMNS = (
+    "family",
+    "dim_index",
+    "dimension",
+    "group",
+    "n_centuries",
+    "slope",
+    "slope_ci_low",
+    "slope_ci_high",
+    "slope_p",
+    "quadratic_r2",
+    "quadratic_f",
+    "quadratic_p",
+)
 
 
 def linear_trend(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
@@ -40,8 +51,12 @@ def linear_trend(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, flo
     if not np.isfinite(fit.stderr):
         return float(fit.slope), math.nan, math.nan, math.nan
     t = stats.t.ppf(0.975, len(x) - 2)
-    return (float(fit.slope), float(fit.slope - t * fit.stderr),
-            float(fit.slope + t * fit.stderr), float(fit.pvalue))
+    return (
+        float(fit.slope),
+        float(fit.slope - t * fit.stderr),
+        float(fit.slope + t * fit.stderr),
+        float(fit.pvalue),
+    )
 
 
 def quadratic_trend(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -72,11 +87,22 @@ def trend_table(values: pd.DataFrame) -> pd.DataFrame:
         slope, low, high, p = linear_trend(xs, ys)
         r2, f, fp = quadratic_trend(xs, ys)
         first = part.iloc[0]
-        rows.append({"family": family, "dim_index": int(dim_index),
-                     "dimension": first["dimension"], "group": first["group"],
-                     "n_centuries": int(keep.sum()), "slope": slope, "slope_ci_low": low,
-                     "slope_ci_high": high, "slope_p": p, "quadratic_r2": r2,
-                     "quadratic_f": f, "quadratic_p": fp})
+        rows.append(
+            {
+                "family": family,
+                "dim_index": int(dim_index),
+                "dimension": first["dimension"],
+                "group": first["group"],
+                "n_centuries": int(keep.sum()),
+                "slope": slope,
+                "slope_ci_low": low,
+                "slope_ci_high": high,
+                "slope_p": p,
+                "quadratic_r2": r2,
+                "quadratic_f": f,
+                "quadratic_p": fp,
+            }
+        )
     return pd.DataFrame(rows, columns=list(TREND_COLUMNS))
 
 

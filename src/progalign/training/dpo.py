@@ -62,8 +62,9 @@ def train_dpo(
         ProgalignError: no pairs, a bad pair, a missing model folder, or bad settings.
     """
     samples = replicate(pairs, "DPO")
-    ref_dir = check_model_dir(ref_model_dir if ref_model_dir is not None else model_dir,
-                              "reference model")
+    ref_dir = check_model_dir(
+        ref_model_dir if ref_model_dir is not None else model_dir, "reference model"
+    )
 
     def build(ctx: StageContext) -> Any:
         from datasets import Dataset
@@ -97,7 +98,12 @@ def train_dpo(
     if settings.sft_weight:
         loss += f" + {settings.sft_weight} × NLL(chosen)"
     return run_trl_stage(
-        "dpo", model_dir, out_dir, settings, build, pairs_summary(pairs, samples),
+        "dpo",
+        model_dir,
+        out_dir,
+        settings,
+        build,
+        pairs_summary(pairs, samples),
         algorithm=f"DPO ({loss}; TRL DPOTrainer, frozen reference)",
         inputs={"reference": ref_dir},
         deviations=_DEVIATIONS,

@@ -130,8 +130,9 @@ def train_hislm(
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base)
-    blocks = corpus_blocks(tokenizer, [r["content"] for r in corpus], cfg.max_seq_len,
-                           cfg.max_tokens)
+    blocks = corpus_blocks(
+        tokenizer, [r["content"] for r in corpus], cfg.max_seq_len, cfg.max_tokens
+    )
     if len(blocks) < 2:
         raise ProgalignError(
             f"the corpus gives {len(blocks)} block(s) of {cfg.max_seq_len} tokens; "
@@ -161,11 +162,16 @@ def train_hislm(
     if sft_file is not None:
         if tokenizer.chat_template is None:
             raise ProgalignError("SFT needs a tokenizer with a chat template")
-        phases.append(sft_phase(
-            read_instructions(sft_file), epochs=cfg.sft_epochs,
-            learning_rate=cfg.sft_learning_rate, batch_size=cfg.batch_size,
-            max_length=cfg.sft_max_length, seed=cfg.seed,
-        ))
+        phases.append(
+            sft_phase(
+                read_instructions(sft_file),
+                epochs=cfg.sft_epochs,
+                learning_rate=cfg.sft_learning_rate,
+                batch_size=cfg.batch_size,
+                max_length=cfg.sft_max_length,
+                seed=cfg.seed,
+            )
+        )
 
     def record(done: StageOutcome) -> dict[str, Any]:
         pre = done.results["pretrain"]
@@ -193,13 +199,26 @@ def train_hislm(
             "provenance": provenance(command="train-hislm"),
         }
 
-    written = run_stage(Stage(
-        name="hislm", model=base, out_dir=Path(out_dir), seed=cfg.seed,
-        top_k_layers=cfg.top_k_layers, phases=phases, record=record,
-        record_file=PROVENANCE_FILE, load_tokenizer=lambda _: tokenizer,
-        lower_disk=False,  # another century's corpus never repeats these blocks
-        trl_labelled_only=False,
-    ))
-    log.info("trained %s in %.0f s: train loss %.3f, eval loss %s", out_dir, written["seconds"],
-             written["train_loss"], written["eval_loss"])
+    written = run_stage(
+        Stage(
+            name="hislm",
+            model=base,
+            out_dir=Path(out_dir),
+            seed=cfg.seed,
+            top_k_layers=cfg.top_k_layers,
+            phases=phases,
+            record=record,
+            record_file=PROVENANCE_FILE,
+            load_tokenizer=lambda _: tokenizer,
+            lower_disk=False,  # another century's corpus never repeats these blocks
+            trl_labelled_only=False,
+        )
+    )
+    log.info(
+        "trained %s in %.0f s: train loss %.3f, eval loss %s",
+        out_dir,
+        written["seconds"],
+        written["train_loss"],
+        written["eval_loss"],
+    )
     return written

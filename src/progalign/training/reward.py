@@ -116,7 +116,14 @@ def train_reward_model(
         return trainer
 
     return run_trl_stage(
-        "reward", model_dir, out_dir, settings, build, summary,
+        "reward",
+        model_dir,
+        out_dir,
+        settings,
+        build,
+        summary,
         algorithm="reward model (Bradley-Terry; TRL RewardTrainer on a copy of the policy)",
-        load_model=load_reward_model, prepare=_freeze(settings), deviations=_DEVIATIONS,
+        load_model=load_reward_model,
+        prepare=_freeze(settings),
+        deviations=_DEVIATIONS,
     )

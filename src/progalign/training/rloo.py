@@ -111,11 +111,20 @@ def train_rloo(
         return trainer
 
     digest = hashlib.sha256(json.dumps(list(prompts), ensure_ascii=False).encode()).hexdigest()
-    summary = {"n_prompts": len(prompts),
-               "completions_per_epoch": len(prompts) * settings.num_generations,
-               "inputs_sha256": digest}
+    summary = {
+        "n_prompts": len(prompts),
+        "completions_per_epoch": len(prompts) * settings.num_generations,
+        "inputs_sha256": digest,
+    }
     return run_trl_stage(
-        "rloo", policy_dir, out_dir, settings, build, summary,
-        algorithm=ALGORITHM, inputs={"reward_model": reward_dir}, deviations=_DEVIATIONS,
+        "rloo",
+        policy_dir,
+        out_dir,
+        settings,
+        build,
+        summary,
+        algorithm=ALGORITHM,
+        inputs={"reward_model": reward_dir},
+        deviations=_DEVIATIONS,
         lower_disk=False,  # freshly sampled completions never repeat across jobs
     )

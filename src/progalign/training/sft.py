@@ -61,8 +61,12 @@ def to_conversations(records: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         user = r["instruction"] + (f"\n\n{r['input']}" if r.get("input") else "")
-        rows.append({"prompt": [{"role": "user", "content": user}],
-                     "completion": [{"role": "assistant", "content": r["output"]}]})
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": user}],
+                "completion": [{"role": "assistant", "content": r["output"]}],
+            }
+        )
     return rows
 
 
@@ -146,15 +150,37 @@ def train_sft_pairs(
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
-        rows = [{"prompt": [{"role": "user", "content": p}],
-                 "completion": [{"role": "assistant", "content": c}]} for p, c in records]
-        config = SFTConfig(**trainer_arguments(settings, ctx.scratch),
-                           max_length=settings.max_length, completion_only_loss=True,
-                           packing=False)
-        return SFTTrainer(model=ctx.model, args=config, train_dataset=Dataset.from_list(rows),
-                          processing_class=ctx.tokenizer)
+        rows = [
+            {
+                "prompt": [{"role": "user", "content": p}],
+                "completion": [{"role": "assistant", "content": c}],
+            }
+            for p, c in records
+        ]
+        config = SFTConfig(
+            **trainer_arguments(settings, ctx.scratch),
+            max_length=settings.max_length,
+            completion_only_loss=True,
+            packing=False,
+        )
+        return SFTTrainer(
+            model=ctx.model,
+            args=config,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=ctx.tokenizer,
+        )
 
-    summary = {"n_records": len(records), "n_samples": len(records),
-               "inputs_sha256": digest([list(r) for r in records])}
-    return run_trl_stage("sft", model_dir, out_dir, settings, build, summary,
-                         algorithm="SFT, completion-only loss (TRL SFTTrainer)")
+    summary = {
+        "n_records": len(records),
+        "n_samples": len(records),
+        "inputs_sha256": digest([list(r) for r in records]),
+    }
+    return run_trl_stage(
+        "sft",
+        model_dir,
+        out_dir,
+        settings,
+        build,
+        summary,
+        algorithm="SFT, completion-only loss (TRL SFTTrainer)",
+    )

@@ -58,8 +58,6 @@ class PreferencePair:
     weight: int = 1
 
 
-
-
 # --------------------------------------------------------------------------------------------
 # Helpers shared by the stages.
 

@@ -1,9 +1,9 @@
 """Value-evaluation throughput: progalign's batched scorer vs a naive one-prompt-at-a-time loop.
 
-Run by hand (not in CI); record results in benchmarks/RESULTS.md. All variants score the same
+Run by hand (not in CI); record results in measurements/RESULTS.md. All variants score the same
 requests in one process, so the ratios are meaningful on a noisy machine.
 
-    .venv/bin/python benchmarks/eval_throughput.py --model embedded --items 24 --threads 2
+    .venv/bin/python measurements/eval_throughput.py --model embedded --items 24 --threads 2
 """
 
 from __future__ import annotations

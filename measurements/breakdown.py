@@ -1,6 +1,6 @@
 """Where a Snakemake run's time went, per rule, from its log and its ``benchmark:`` files.
 
-Usage: ``python benchmarks/breakdown.py [.snakemake/log/<run>.snakemake.log]`` (default: the
+Usage: ``python measurements/breakdown.py [.snakemake/log/<run>.snakemake.log]`` (default: the
 newest log) in the checkout that ran the workflow. Prints a Markdown table: jobs, summed and
 longest wall time per job from the log's start/finish stamps, and, for rules with a
 ``benchmark:`` file, summed CPU time and peak RSS from those files; then the run's wall time

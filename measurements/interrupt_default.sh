@@ -3,7 +3,7 @@
 # trajectory (LifelongDPO, history-fed) with its scores, tables and report, rerun, SIGKILL
 # Snakemake and every job it started while step 2 trains (a crash, not a clean stop), unlock,
 # rerun to the end and compare the tidy tables with those of the uninterrupted run.
-# Usage, in the checkout of a finished `snakemake --cores all`: bash benchmarks/interrupt_default.sh
+# Usage, in the checkout of a finished `snakemake --cores all`: bash measurements/interrupt_default.sh
 set -uo pipefail
 ref=$(mktemp -d)
 cp results/tables/*.csv "$ref"/

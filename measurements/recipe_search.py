@@ -10,7 +10,7 @@ at home on their text (the "diagonal"). Every measured row is appended to ``<wor
 
 Usage (one recipe; the corpus is built once under ``<work>/corpus``)::
 
-    python benchmarks/recipe_search.py --work /tmp/recipes --name k4-32k \\
+    python measurements/recipe_search.py --work /tmp/recipes --name k4-32k \\
         --top-k-layers 4 --max-tokens 32768 --epochs 2 --learning-rate 5e-4 [--all-centuries]
 
 Training CPU time is the children's user + system time of the ``train-hislm`` processes;

@@ -1,8 +1,8 @@
 """Value-evaluation throughput: progalign's HF backend vs EleutherAI lm-eval's ``HFLM``.
 
-Run by hand in the bench environment (``bash benchmarks/setup-bench.sh`` creates
+Run by hand in the bench environment (``bash measurements/setup-bench.sh`` creates
 ``.venv-bench``: the project's pins plus lm-eval), not in CI; record results in
-benchmarks/RESULTS.md. Every scorer gets the SAME requests, built as ``progalign values`` builds
+measurements/RESULTS.md. Every scorer gets the SAME requests, built as ``progalign values`` builds
 them (questionnaire items -> ``build_prompts`` -> ``candidates``, chat template, option-text
 scoring), on the same model and thread count, in one process, so the ratios are meaningful on a
 noisy machine:
@@ -15,7 +15,7 @@ noisy machine:
   the like-for-like agreement check, and lm-eval's scorer without its string handling;
 - progalign ``loglikelihood_naive``: one full forward per (prompt, option), on a sample.
 
-    .venv-bench/bin/python benchmarks/lm_eval_compare.py --items 8 --naive-prompts 24
+    .venv-bench/bin/python measurements/lm_eval_compare.py --items 8 --naive-prompts 24
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Wall time of the quick default (config.yaml) from a clean clone with an empty cache, with the
 # warm worker (the default) and without it, one after the other on the same set-up.
-# Usage: bash benchmarks/time_default.sh [COMMIT] [OUT_DIR]   (run it with the machine idle)
-#        RUNS="plain" bash benchmarks/time_default.sh ...        (one of the two runs only)
+# Usage: bash measurements/time_default.sh [COMMIT] [OUT_DIR]   (run it with the machine idle)
+#        RUNS="plain" bash measurements/time_default.sh ...        (one of the two runs only)
 # Writes OUT_DIR/{worker,plain}.{time,breakdown.md,log} and prints a summary line per run.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 commit=${1:-HEAD}
-out=$(realpath -m "${2:-$repo/benchmarks/out/time-default}")
+out=$(realpath -m "${2:-$repo/measurements/out/time-default}")
 mkdir -p "$out"
 work=$(mktemp -d)
 git clone -q "$repo" "$work/p"
@@ -28,7 +28,7 @@ for run in ${RUNS:-worker plain}; do
   wall=$(echo "$(date +%s.%N) - $s" | bc)
   jobs=$(grep -c "^Finished jobid" "$out/$run.log" || true)
   echo "$run: wall $wall s, $jobs jobs, rc $rc" | tee "$out/$run.time"
-  .venv/bin/python benchmarks/breakdown.py > "$out/$run.breakdown.md" 2>&1 || true
+  .venv/bin/python measurements/breakdown.py > "$out/$run.breakdown.md" 2>&1 || true
   cp results/tables/scores.csv "$out/$run.scores.csv" 2>/dev/null || true
   rm -rf "$PROGALIGN_CACHE"
 done

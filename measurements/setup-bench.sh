@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv-bench: the project's pinned CPU environment plus EleutherAI lm-eval, for
-# benchmarks/lm_eval_compare.py. A separate venv, so that lm-eval and its dependencies
+# measurements/lm_eval_compare.py. A separate venv, so that lm-eval and its dependencies
 # (evaluate, sacrebleu, scikit-learn, ...) never enter .venv, the project's environment.
 #
 # torch/transformers/datasets/... stay at the pins of envs/cpu.txt (passed as constraints), and

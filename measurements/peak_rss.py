@@ -1,9 +1,9 @@
-"""Wall time and peak resident memory of one command (run by hand; see benchmarks/RESULTS.md).
+"""Wall time and peak resident memory of one command (run by hand; see measurements/RESULTS.md).
 
 The command runs as a child process; its peak RSS is ``getrusage(RUSAGE_CHILDREN).ru_maxrss``
 (the largest of the child and its own waited-for children).
 
-    .venv/bin/python benchmarks/peak_rss.py -- .venv/bin/progalign values --model embedded ...
+    .venv/bin/python measurements/peak_rss.py -- .venv/bin/progalign values --model embedded ...
 """
 
 from __future__ import annotations
