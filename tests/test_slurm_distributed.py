@@ -1,0 +1,349 @@
+"""Multi-node training on SLURM: the profile's resource -> sbatch mapping, and one training
+rule with 2 nodes x 1 task each on a real two-node loopback cluster (scripts/slurm-cluster.sh
+with PROGALIGN_SLURM_NODES=2, one stand-in GPU per node), run through
+`snakemake --executor slurm --profile workflow/profiles/slurm`: its ranks start through `srun` +
+accelerate (machine ranks 0 and 1 on the two nodes) and its weights equal those of the same
+command run locally with 2 processes on one machine (no srun)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from system_workflow import ROOT, require_binaries, skip_or_fail
+
+PROFILE = ROOT / "workflow/profiles/slurm"
+DDP = ROOT / "configs/accelerate/ddp.yaml"
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
+# Local and SLURM runs are both 2 processes with the same per-process batches and seed, so they
+# do the same arithmetic; gloo's all-reduce over 2 ranks sums in the same order either way.
+# The bound leaves room for a reduction order that differs between the two rendezvous.
+WEIGHT_TOLERANCE = 1e-6
+WORDS = [
+    "the",
+    "king",
+    "and",
+    "the",
+    "people",
+    "of",
+    "the",
+    "land",
+    "spoke",
+    "of",
+    "law",
+    "and",
+    "mercy",
+    "and",
+    "bread",
+]
+
+
+# ----------------------------------------------------- the profile's mapping (no SLURM needed)
+class _Resources(dict[str, Any]):
+    """A job's resources as the plugin reads them: ``.get`` and attribute access."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _sbatch(threads: int, **rule: Any) -> list[str]:
+    """The sbatch options the SLURM executor plugin builds for a rule under the profile."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    defaults = yaml.safe_load((PROFILE / "config.yaml").read_text())["default-resources"]
+    resources = {k: v for k, v in defaults.items() if not k.startswith("slurm_")}
+    assert resources.pop("cpus_per_task") == "threads"  # the profile's one expression
+    resources["cpus_per_task"] = threads
+    job = SimpleNamespace(resources=_Resources({**resources, **rule}), threads=threads)
+    params = {
+        "run_uuid": "u",
+        "slurm_logfile": "log",
+        "comment_str": "c",
+        "account": "",
+        "partition": "",
+        "workdir": "",
+    }
+    call = get_submit_command(job, params) + set_gres_string(job)
+    return shlex.split(call)[call.split().index("--comment") + 1 :][1:]
+
+
+def test_profile_maps_a_multi_node_gpu_rule_to_one_task_per_node() -> None:
+    options = _sbatch(16, nodes=2, tasks=2, mpi="srun", gres="gpu:8", mem_mb=400000)
+    assert options == [
+        "-t",
+        "60",
+        "--mem",
+        "400000",
+        "--nodes=2",
+        "--ntasks=2",
+        "--cpus-per-task=16",
+        "--gres=gpu:8",
+    ]  # per node: 16 CPUs, 400 GB, 8 GPUs; no --ntasks-per-gpu (profile: tasks_per_gpu 0)
+
+
+def test_profile_maps_a_one_node_gpu_rule_to_a_job_total() -> None:
+    options = _sbatch(8, gpu=4, mem_mb=64000, runtime=120)
+    assert options == ["-t", "120", "--mem", "64000", "--cpus-per-task=8", "--gpus=4"]
+
+
+def test_without_the_profile_default_gpu_tasks_would_multiply() -> None:
+    # Why the profile sets tasks_per_gpu: 0: the plugin would take --ntasks-per-gpu from tasks.
+    options = _sbatch(8, gpu=8, tasks=2, tasks_per_gpu=None)
+    assert "--ntasks-per-gpu=2" in options
+
+
+# ------------------------------------------------------------ the two-node loopback cluster
+def _free_ports(n: int) -> int:
+    """The first of ``n`` consecutive free TCP ports on 127.0.0.1."""
+    for _ in range(50):
+        socks = [socket.socket() for _ in range(n)]
+        try:
+            socks[0].bind(("127.0.0.1", 0))
+            first = socks[0].getsockname()[1]
+            for i, s in enumerate(socks[1:], 1):
+                s.bind(("127.0.0.1", first + i))
+            if first + n < 65000:
+                return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports on 127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A private two-node cluster with one stand-in GPU per node, stopped afterwards."""
+    require_binaries("munged", "slurmctld", "slurmd", "sbatch", "srun", why="SLURM cluster")
+    if os.geteuid() != 0:
+        skip_or_fail("the loopback SLURM cluster runs its daemons as root")
+    state = tmp_path_factory.mktemp("slurm2")
+    env = {
+        "PROGALIGN_SLURM_STATE": str(state),
+        "PROGALIGN_SLURM_PORT": str(_free_ports(3)),
+        "PROGALIGN_SLURM_NODES": "2",
+        "PROGALIGN_SLURM_GPUS": "1",
+    }
+    script = str(ROOT / "scripts/slurm-cluster.sh")
+    full = {**os.environ, **env}
+    started = subprocess.run(
+        ["bash", script, "start"], env=full, capture_output=True, text=True, timeout=180
+    )
+    if started.returncode != 0:
+        skip_or_fail(f"the two-node cluster did not start: {started.stdout}{started.stderr}")
+    try:
+        yield {
+            **env,
+            "SLURM_CONF": str(state / "slurm.conf"),
+            "PROGALIGN_SLURM_PARTITION": "debug",
+            "PROGALIGN_SLURM_ACCOUNT": "",
+        }
+    finally:
+        stopped = subprocess.run(
+            ["bash", script, "stop"], env=full, capture_output=True, text=True, timeout=120
+        )
+        assert stopped.returncode == 0, stopped.stderr
+
+
+def _corpus(path: Path, n: int = 24) -> Path:
+    rows = [
+        {
+            "content": " ".join(WORDS[(i + j) % len(WORDS)] for j in range(60)),
+            "creation_year": 1650,
+            "source_dataset": "test",
+            "license": "public domain",
+            "source": "test",
+        }
+        for i in range(n)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _launch(machines: int) -> str:
+    return (
+        f"accelerate launch --config_file {DDP} --cpu --num_machines {machines} --num_processes 2"
+    )
+
+
+def _train_argv(base: Path, corpus: Path, out: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "progalign.cli",
+        "train-hislm",
+        "--base",
+        str(base),
+        "--corpus",
+        str(corpus),
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--max-seq-len",
+        "32",
+        "--batch-size",
+        "2",
+    ]
+
+
+def _snakefile(base: Path, corpus: Path) -> str:
+    argv = _train_argv(base, corpus, "{output}")
+    command = shlex.join(argv).replace("'{output}'", "{output}")
+    return f"""
+rule train:
+    output:
+        directory("slurm-model"),
+    log:
+        "train.log",
+    threads: 1
+    resources:
+        nodes=2,
+        tasks=2,
+        mpi="srun",
+        gres="gpu:1",
+        mem_mb=2000,
+        runtime=20,
+    params:
+        launch={_launch(2)!r},
+    shell:
+        "{command} --launch {{params.launch:q}} > {{log}} 2>&1"
+"""
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PROGALIGN_LAUNCH"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    return {**env, **extra}
+
+
+def _scontrol(job_id: str, env: dict[str, str]) -> dict[str, str]:
+    done = subprocess.run(
+        ["scontrol", "show", "job", "-d", "-o", job_id],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return dict(f.split("=", 1) for f in done.stdout.split() if "=" in f)
+
+
+def _max_difference(a: Path, b: Path) -> float:
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    return max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+
+
+@pytest.mark.slow
+@pytest.mark.system
+def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
+    cluster: dict[str, str],
+    tiny_model: Path,
+    tmp_path: Path,
+    ci_report: Callable[[str], None],
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    corpus = _corpus(work / "C017.jsonl")
+    (work / "Snakefile").write_text(_snakefile(tiny_model, corpus))
+
+    start = time.monotonic()
+    local = subprocess.run(
+        [*_train_argv(tiny_model, corpus, str(work / "local-model")), "--launch", _launch(1)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=_env({}),
+        timeout=900,
+    )
+    local_s = time.monotonic() - start
+    assert local.returncode == 0, local.stderr[-4000:]
+
+    env = _env(cluster)
+    start = time.monotonic()
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--executor",
+            "slurm",
+            "--profile",
+            str(PROFILE),
+            "--jobs",
+            "1",
+            "--latency-wait",
+            "5",
+            "--retries",
+            "0",
+            "--slurm-status-command",
+            "squeue",
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--slurm-keep-successful-logs",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
+    slurm_s = time.monotonic() - start
+    log = (work / "train.log").read_text() if (work / "train.log").exists() else ""
+    assert run.returncode == 0, run.stderr[-4000:] + "\n--- train.log\n" + log[-4000:]
+
+    # One SLURM job, two nodes, one task each, one GPU per node, completed.
+    jobs = SUBMITTED.findall(run.stderr + run.stdout)
+    assert len(jobs) == 1, run.stderr[-2000:]
+    job = _scontrol(jobs[0][1], env)
+    assert job["JobState"] == "COMPLETED"
+    assert (job["NumNodes"], job["NumTasks"], job["CPUs/Task"]) == ("2", "2", "1")
+    nodes = subprocess.run(
+        ["scontrol", "show", "hostnames", job["NodeList"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.split()
+    assert len(set(nodes)) == 2
+    assert job["TresPerNode"] == "gres:gpu:1"
+
+    # The ranks started through srun, one accelerate launcher per node: machine ranks 0 and 1,
+    # each on its own node, with the first node as main address.
+    ranks = re.findall(r"machine_rank[= ](\d+)", log)
+    assert sorted(set(ranks)) == ["0", "1"], log[-3000:]
+    for node in nodes:
+        assert node in log, f"no rank line names node {node}:\n{log[-3000:]}"
+
+    record = json.loads((work / "slurm-model/progalign_model.json").read_text())
+    text = json.dumps(record)
+    assert '"num_machines": 2' in text and '"world_size": 2' in text, text[:2000]
+
+    difference = _max_difference(work / "slurm-model", work / "local-model")
+    ci_report(
+        f"2 nodes x 1 rank through srun: {slurm_s:.0f} s (local 2 processes {local_s:.0f} s); "
+        f"nodes {','.join(nodes)}; max |w_slurm - w_local| = {difference:.3g}"
+    )
+    assert difference <= WEIGHT_TOLERANCE
+    assert torch.isfinite(torch.tensor(difference))
