@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
+from progalign.training.launch import add_launch_argument, launching
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ def register(sub: Any) -> None:
     e.add_argument(
         "--values", type=Path, help="also evaluate the updated model into this value-vector JSON"
     )
+    add_launch_argument(e)
     _spec_args(e)
     e.set_defaults(func=cmd_step_examinee)
     h = steps.add_parser(
@@ -155,6 +157,7 @@ def register(sub: Any) -> None:
         type=Path,
         help="also elicit H_t's preferences (the next step's feedback) into this JSONL",
     )
+    add_launch_argument(h)
     _spec_args(h)
     h.set_defaults(func=cmd_step_humans)
 
@@ -268,9 +271,10 @@ def cmd_step_examinee(args: argparse.Namespace) -> int:
     _threads(args.threads)
     spec = _spec(args, require_models=False)
     examinee = get_algorithm(args.algorithm)(**spec.params)
-    out = examinee_step(
-        spec, examinee, args.seed, args.step, args.previous, args.feedback, args.out
-    )
+    with launching(args.launch):  # the training only; evaluation stays in this process
+        out = examinee_step(
+            spec, examinee, args.seed, args.step, args.previous, args.feedback, args.out
+        )
     if args.values is not None:  # in this process: the model is evaluated while it exists
         values(spec, out / "model", args.values, calibrate=False)
     return 0
@@ -284,9 +288,17 @@ def cmd_step_humans(args: argparse.Namespace) -> int:
     _threads(args.threads)
     spec = _spec(args, require_models=False)
     judge = get_challenge(args.challenge)(**spec.challenge_params.get(args.challenge, {}))
-    out = humans_step(
-        spec, judge, args.seed, args.step, args.human, args.history_answers, args.examinee, args.out
-    )
+    with launching(args.launch):  # the training only; evaluation stays in this process
+        out = humans_step(
+            spec,
+            judge,
+            args.seed,
+            args.step,
+            args.human,
+            args.history_answers,
+            args.examinee,
+            args.out,
+        )
     if args.values is not None:
         values(spec, out / "model", args.values, calibrate=False)
     if args.elicit is not None:

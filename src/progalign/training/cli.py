@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
+from progalign.training.launch import add_launch_argument, launching
 
 
 def register(sub: Any) -> None:
@@ -36,6 +37,7 @@ def register(sub: Any) -> None:
         help="then fine-tune on this instruction set (Alpaca records, JSON or JSONL)",
     )
     p.add_argument("--skip-invalid", action="store_true", help="skip invalid corpus records")
+    add_launch_argument(p)
     p.set_defaults(func=_train)
 
     q = sub.add_parser("perplexity", help="perplexity of models on held-out century texts")
@@ -74,14 +76,15 @@ def _train(args: argparse.Namespace) -> int:
         from progalign.training.sft import read_instructions
 
         read_instructions(args.sft)  # fail on a bad file before hours of pre-training
-    train_hislm(
-        resolve_model(args.base),
-        records,
-        args.out,
-        cfg,
-        corpus_files=[args.corpus],
-        sft_file=args.sft,
-    )
+    with launching(args.launch):
+        train_hislm(
+            resolve_model(args.base),
+            records,
+            args.out,
+            cfg,
+            corpus_files=[args.corpus],
+            sft_file=args.sft,
+        )
     print(args.out)
     return 0
 

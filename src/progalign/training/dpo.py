@@ -15,11 +15,14 @@ separately from disk.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from progalign.training.launch import delegate
 from progalign.training.stage import (
+    TRAINING_FILE,
     PreferencePair,
     StageContext,
     TrainSettings,
@@ -65,6 +68,20 @@ def train_dpo(
     ref_dir = check_model_dir(
         ref_model_dir if ref_model_dir is not None else model_dir, "reference model"
     )
+    launched = delegate(
+        "dpo",
+        out_dir,
+        TRAINING_FILE,
+        {
+            "model_dir": str(model_dir),
+            "pairs": [dataclasses.asdict(p) for p in pairs],
+            "out_dir": str(out_dir),
+            "settings": dataclasses.asdict(settings),
+            "ref_model_dir": None if ref_model_dir is None else str(ref_model_dir),
+        },
+    )
+    if launched is not None:  # trained under accelerate launch (progalign.training.launch)
+        return launched
 
     def build(ctx: StageContext) -> Any:
         from datasets import Dataset

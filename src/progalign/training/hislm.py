@@ -14,6 +14,7 @@ looks finished.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -126,8 +127,24 @@ def train_hislm(
 
     from progalign.models import PROVENANCE_FILE
     from progalign.provenance import provenance
+    from progalign.training.launch import delegate
     from progalign.training.sft import read_instructions, sft_phase
 
+    launched = delegate(
+        "hislm",
+        Path(out_dir),
+        PROVENANCE_FILE,
+        {
+            "base": str(base),
+            "corpus": list(corpus),
+            "out_dir": str(out_dir),
+            "config": dataclasses.asdict(cfg),
+            "corpus_files": [str(p) for p in corpus_files],
+            "sft_file": None if sft_file is None else str(sft_file),
+        },
+    )
+    if launched is not None:  # trained under accelerate launch (progalign.training.launch)
+        return dict(launched)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base)
     blocks = corpus_blocks(
@@ -214,11 +231,12 @@ def train_hislm(
             trl_labelled_only=False,
         )
     )
-    log.info(
-        "trained %s in %.0f s: train loss %.3f, eval loss %s",
-        out_dir,
-        written["seconds"],
-        written["train_loss"],
-        written["eval_loss"],
-    )
+    if written:  # empty on the other ranks of a launched run
+        log.info(
+            "trained %s in %.0f s: train loss %.3f, eval loss %s",
+            out_dir,
+            written["seconds"],
+            written["train_loss"],
+            written["eval_loss"],
+        )
     return written

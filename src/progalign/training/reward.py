@@ -8,12 +8,15 @@ as an ordinary HF folder so that ``train_rloo`` (or TRL's ``reward_funcs``) load
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
+from progalign.training.launch import delegate
 from progalign.training.stage import (
+    TRAINING_FILE,
     PreferencePair,
     StageContext,
     TrainSettings,
@@ -90,6 +93,19 @@ def train_reward_model(
     """
     samples = replicate(pairs, "reward model")
     summary = pairs_summary(pairs, samples)
+    launched = delegate(
+        "reward",
+        out_dir,
+        TRAINING_FILE,
+        {
+            "model_dir": str(model_dir),
+            "pairs": [dataclasses.asdict(p) for p in pairs],
+            "out_dir": str(out_dir),
+            "settings": dataclasses.asdict(settings),
+        },
+    )
+    if launched is not None:  # trained under accelerate launch (progalign.training.launch)
+        return launched
 
     def build(ctx: StageContext) -> Any:
         from datasets import Dataset

@@ -9,6 +9,7 @@ rendered conversation, as it was trained by :mod:`progalign.training.reward`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
+from progalign.training.launch import delegate
 from progalign.training.stage import (
+    TRAINING_FILE,
     StageContext,
     TrainSettings,
     check_model_dir,
@@ -72,6 +75,20 @@ def train_rloo(
             f"num_generations={settings.num_generations}"
         )
     reward_dir = check_model_dir(reward_dir, "reward model")
+    launched = delegate(
+        "rloo",
+        out_dir,
+        TRAINING_FILE,
+        {
+            "policy_dir": str(policy_dir),
+            "reward_dir": str(reward_dir),
+            "prompts": list(prompts),
+            "out_dir": str(out_dir),
+            "settings": dataclasses.asdict(settings),
+        },
+    )
+    if launched is not None:  # trained under accelerate launch (progalign.training.launch)
+        return launched
 
     def build(ctx: StageContext) -> Any:
         from datasets import Dataset

@@ -13,13 +13,16 @@ used and the loss covers the completions only, and the trainer runs inside
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from progalign.errors import InputError, ProgalignError
 from progalign.io import read_jsonl
+from progalign.training.launch import delegate
 from progalign.training.stage import (
+    TRAINING_FILE,
     Phase,
     StageContext,
     TrainSettings,
@@ -145,6 +148,19 @@ def train_sft_pairs(
             raise ProgalignError(
                 f"SFT: record {number} is not a (prompt, completion) pair of strings"
             )
+    launched = delegate(
+        "sft",
+        out_dir,
+        TRAINING_FILE,
+        {
+            "model_dir": str(model_dir),
+            "records": [list(r) for r in records],
+            "out_dir": str(out_dir),
+            "settings": dataclasses.asdict(settings),
+        },
+    )
+    if launched is not None:  # trained under accelerate launch (progalign.training.launch)
+        return launched
 
     def build(ctx: StageContext) -> Any:
         from datasets import Dataset

@@ -330,8 +330,13 @@ class Stage:
 def run_stage(stage: Stage) -> dict[str, Any]:
     """Load, train phase after phase, and write the model and its record atomically.
 
+    In a rank of a launched run (:mod:`progalign.training.launch`) every rank trains, only the
+    main rank writes the output, the weights are gathered on save
+    (:func:`progalign.training.distributed.save_trained`), the lower-layer memo is off when
+    there is more than one process, and the record's provenance gets a ``distributed`` entry.
+
     Returns:
-        The record written to ``out_dir/<record_file>``.
+        The record written to ``out_dir/<record_file>`` (empty on ranks other than the main).
     """
     from transformers import set_seed
 
@@ -340,12 +345,17 @@ def run_stage(stage: Stage) -> dict[str, Any]:
         training_memo,
         trl_scores_labelled_positions_only,
     )
+    from progalign.training import distributed
+    from progalign.training.launch import launched
 
     if not stage.phases:
         raise SettingError(f"stage {stage.name} has no phases")
+    launch = launched()  # None: in-process, as always; else a rank of a launched run
+    memo_off = launch is not None and distributed.world_size() > 1
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    with atomic_dir(Path(stage.out_dir)) as tmp, ExitStack() as patches:
+    folder = atomic_dir if launch is None else distributed.output_folder
+    with folder(Path(stage.out_dir)) as tmp, ExitStack() as patches:
         if stage.trl_labelled_only:
             patches.enter_context(trl_scores_labelled_positions_only())
         with _timer(timings, "load_s"):
@@ -354,7 +364,10 @@ def run_stage(stage: Stage) -> dict[str, Any]:
             model = stage.load_model(stage.model)
             prepare = stage.prepare or (lambda m: freeze_below_top(m, stage.top_k_layers))
             counts = prepare(model)
-            memo = training_memo(model, stage.top_k_layers, disk=stage.lower_disk)
+            # in a distributed run each rank would fill its own memo from its share of the
+            # data; not shown correct there, so it is off (recorded)
+            top_k = None if memo_off else stage.top_k_layers
+            memo = training_memo(model, top_k, disk=stage.lower_disk)
         scratch = tmp / ".trainer"
         results: dict[str, Any] = {}
         trainer: Any = None
@@ -375,13 +388,23 @@ def run_stage(stage: Stage) -> dict[str, Any]:
                     results[phase.name] = phase.run(trainer)
         shutil.rmtree(scratch, ignore_errors=True)
         with _timer(timings, "save_s"):
-            trained = trainer.accelerator.unwrap_model(trainer.model)
-            trained.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+            if launch is None:
+                trained = trainer.accelerator.unwrap_model(trainer.model)
+                trained.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+            else:  # every rank: a sharded model is gathered collectively
+                distributed.save_trained(trainer, tokenizer, tmp)
         timings["total_s"] = round(time.perf_counter() - started, 3)
+        if not distributed.is_main():
+            return {}  # the main rank writes the record
         record = stage.record(
             StageOutcome(model, tokenizer, trainer, results, counts, memo, timings)
         )
+        if launch is not None:
+            memo_was_off = memo_off and stage.top_k_layers is not None
+            record.setdefault("provenance", {})["distributed"] = distributed.description(
+                trainer, launch, memo_was_off
+            )
         write_json(tmp / stage.record_file, record)
     return record
 
@@ -464,12 +487,13 @@ def run_trl_stage(
             lower_disk=lower_disk,
         )
     )
-    log.info(
-        "%s: trained %s in %.1f s (%d steps, loss %.4f)",
-        stage,
-        out_dir,
-        written["timings"]["total_s"],
-        written["steps"],
-        written["train_loss"],
-    )
+    if written:  # empty on the other ranks of a launched run
+        log.info(
+            "%s: trained %s in %.1f s (%d steps, loss %.4f)",
+            stage,
+            out_dir,
+            written["timings"]["total_s"],
+            written["steps"],
+            written["train_loss"],
+        )
     return written
