@@ -169,6 +169,25 @@ def resolve_executable(words: list[str]) -> list[str]:
     return words
 
 
+def cpus_per_task(env: dict[str, str]) -> int | None:
+    """The job's CPUs per task: ``SLURM_CPUS_PER_TASK``, else ``CPUs/Task`` of ``scontrol show
+    job -o $SLURM_JOB_ID`` (a Snakemake job step sees only ``SLURM_JOB_ID``); None if unknown."""
+    value = env.get("SLURM_CPUS_PER_TASK", "")
+    if not value.isdigit():
+        try:
+            shown = subprocess.run(
+                ["scontrol", "show", "job", "-o", env.get("SLURM_JOB_ID", "")],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        fields = dict(f.split("=", 1) for f in shown.split() if "=" in f)
+        value = fields.get("CPUs/Task", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def command(text: str, request: Path, env: dict[str, str] | None = None) -> list[str]:
     """The subprocess that serves ``request`` under the launch ``text``.
 
@@ -190,12 +209,14 @@ def command(text: str, request: Path, env: dict[str, str] | None = None) -> list
             "(no SLURM_JOB_ID here); run the job through the SLURM profile, or use "
             "--num_machines 1"
         )
+    cpus = cpus_per_task(env)
     return [
         "srun",
         f"--nodes={machines}",
         f"--ntasks={machines}",
         "--ntasks-per-node=1",
-        "--kill-on-bad-exit=1",
+        "--kill-on-bad-exit=1",  # one node's launcher dies: srun ends the others at once
+        *([f"--cpus-per-task={cpus}"] if cpus else []),  # srun does not inherit the job's
         sys.executable,
         "-m",
         SLURM_TASK_MODULE,

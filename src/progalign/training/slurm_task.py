@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProgalignError as exc:
         print(f"progalign slurm task: error: {exc}", file=sys.stderr)
         return 2
+    node = argv_out[argv_out.index("--machine_rank") :][:6]
+    line = " ".join(f"{node[i].lstrip('-')}={node[i + 1]}" for i in range(0, 6, 2))
+    print(f"slurm_task: {line}", file=sys.stderr, flush=True)
     if args.print:
         print(shlex.join(argv_out))
         return 0
