@@ -24,17 +24,12 @@ from typing import Any
 from progalign.errors import DownloadError, InputError
 from progalign.hub.download import fetch_files, list_repo_files, open_permissions
 from progalign.hub.transfer import RemoteFile, RepoRef
+from progalign.hublock import HISTTEXT_REPO
 from progalign.io import atomic_dir, atomic_open, write_json
 
 log = logging.getLogger(__name__)
 
-HISTTEXT_REPO = "PKU-Alignment/ProgressGym-HistText"
-#: Placeholder for the commit of HistText that the paper presets pin. The Hub cannot be reached
-#: from the machines this kit was written on, so the real commit id could not be looked up: it is
-#: None here, and every caller (the paper presets, ``--revision``) must pass a full commit id.
-HISTTEXT_REVISION: str | None = None
 HISTTEXT_LICENSE = "CC-BY-4.0"
-CENTURIES = tuple(f"C{c:03d}" for c in range(13, 22))
 _YEAR_FILE = re.compile(r"^(C\d{3})/Y(\d{5})\.json$")
 _CENTURY = re.compile(r"^C\d{3}$")
 _NEXT = re.compile(r"[ \t\r\n]*[,\]]")
@@ -206,7 +201,7 @@ def convert_year_file(
 def fetch_corpus(
     out_dir: str | os.PathLike[str],
     *,
-    revision: str | None = HISTTEXT_REVISION,
+    revision: str | None = None,
     centuries: Sequence[str | int] | str | None = None,
     max_bytes: int | None = None,
     endpoint: str | None = None,
@@ -219,7 +214,8 @@ def fetch_corpus(
 
     Args:
         out_dir: Output folder (replaced atomically when complete).
-        revision: Full 40-hex commit of the dataset repo (required: see ``HISTTEXT_REVISION``).
+        revision: Full 40-hex commit of the dataset repo (required; ``progalign hub
+            fetch-corpus`` takes it from the Hub revision lock).
         centuries: Century labels to keep, e.g. ``["C017", "C018"]`` or ``"C017,C018"``.
         max_bytes: Size budget for the raw JSON files (see :func:`select_corpus_files`).
         endpoint: Hub base URL (default: ``$HF_ENDPOINT`` or huggingface.co).

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,24 +29,19 @@ from progalign._version import __version__
 from progalign.download import cache_dir
 from progalign.errors import DownloadError
 from progalign.hub.transfer import RemoteFile, RepoRef, fetch_file, hub_errors
+from progalign.hublock import REPO_TYPES as _REPO_TYPES
+from progalign.hublock import is_commit
 from progalign.io import atomic_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "progalign-download.json"
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_REPO_TYPES = ("model", "dataset")
 
 
 def resolve_endpoint(endpoint: str | None = None) -> str:
     """The Hub base URL: ``endpoint``, else ``$HF_ENDPOINT``, else huggingface_hub's default."""
     chosen = endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
     return chosen.rstrip("/")
-
-
-def is_commit(revision: str) -> bool:
-    """Whether ``revision`` is a full 40-hex git commit id."""
-    return bool(_COMMIT.match(revision))
 
 
 def check_revision(repo_id: str, revision: str | None, allow_unpinned: bool = False) -> str:

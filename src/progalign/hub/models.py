@@ -5,9 +5,9 @@ family is published as ``-v0.2`` and the 70B family as ``-v0.1`` (both kinds). T
 downloader used ids without the version suffix (presumably Hub rename redirects); we always use
 the published ids, which huggingface_hub follows if renamed again.
 
-Revisions are placeholders (``None``): the Hub is unreachable from the machines this kit was
-written on, so the commits could not be looked up. Paper presets pass them explicitly; without
-one (or ``allow_unpinned``) a fetch is refused.
+The ids are defined in :mod:`progalign.hublock`; the revisions live in the Hub revision lock
+(``progalign hub pin``, docs/hub.md), not here: a fetch is given its commit, and without one
+(or ``allow_unpinned``) it is refused.
 """
 
 from __future__ import annotations
@@ -20,15 +20,31 @@ from pathlib import Path
 from progalign.errors import DownloadError
 from progalign.hub.download import download_files, list_repo_files
 from progalign.hub.transfer import RemoteFile
+from progalign.hublock import (
+    CENTURIES,
+    KINDS,
+    ORG,
+    SIZES,
+    VERSIONS,
+    published_model_id,
+)
+from progalign.hublock import normalise_model as _normalise
+
+__all__ = [
+    "CENTURIES",
+    "KINDS",
+    "ORG",
+    "PUBLISHED_MODELS",
+    "SIZES",
+    "VERSIONS",
+    "PublishedModel",
+    "fetch_published_model",
+    "model_family",
+    "published_model_id",
+    "select_model_files",
+]
 
 log = logging.getLogger(__name__)
-
-ORG = "PKU-Alignment"
-SIZES = ("8B", "70B")
-KINDS = ("pretrain", "instruct")
-CENTURIES = tuple(f"C{c:03d}" for c in range(13, 22))
-#: Version suffix of the published repos, per model size.
-VERSIONS = {"8B": "v0.2", "70B": "v0.1"}
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
 _TOKENIZER_EXTRA = (".model", ".txt", ".tiktoken")
 _SKIP = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth")
@@ -36,48 +52,17 @@ _SKIP = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth")
 
 @dataclass(frozen=True)
 class PublishedModel:
-    """One published HistLlama3 model and the commit we pin it to (None: unknown)."""
+    """One published HistLlama3 model (its pinned commit is in the Hub revision lock)."""
 
     size: str
     century: str
     kind: str
     repo_id: str
-    revision: str | None = None
 
     @property
     def family(self) -> str:
         """Our family name, e.g. ``histllama3-8b-instruct``."""
         return model_family(self.size, self.kind)
-
-
-def _normalise(size: str, century: str | int, kind: str) -> tuple[str, str, str]:
-    size_n = str(size).strip().upper()
-    cent = str(century).strip().upper()
-    cent_n = f"C{int(cent):03d}" if cent.isdigit() else cent
-    kind_n = str(kind).strip().lower()
-    if size_n not in SIZES:
-        raise DownloadError(f"size: {size!r} is not one of {SIZES}")
-    if cent_n not in CENTURIES:
-        raise DownloadError(f"century: {century!r} is not one of {CENTURIES[0]}…{CENTURIES[-1]}")
-    if kind_n not in KINDS:
-        raise DownloadError(f"kind: {kind!r} is not one of {KINDS}")
-    return size_n, cent_n, kind_n
-
-
-def published_model_id(size: str, century: str | int, kind: str) -> str:
-    """Return the Hub id of a published model.
-
-    Args:
-        size: ``"8B"`` or ``"70B"``.
-        century: ``"C013"`` … ``"C021"`` (or 13 … 21).
-        kind: ``"pretrain"`` or ``"instruct"``.
-
-    Example:
-        >>> published_model_id("8B", "C017", "instruct")
-        'PKU-Alignment/ProgressGym-HistLlama3-8B-C017-instruct-v0.2'
-    """
-    size_n, cent_n, kind_n = _normalise(size, century, kind)
-    return f"{ORG}/ProgressGym-HistLlama3-{size_n}-{cent_n}-{kind_n}-{VERSIONS[size_n]}"
 
 
 def model_family(size: str, kind: str) -> str:
@@ -86,7 +71,7 @@ def model_family(size: str, kind: str) -> str:
     return f"histllama3-{size_n.lower()}-{kind_n}"
 
 
-#: All 36 published models, keyed by (size, century, kind); revisions are placeholders (None).
+#: All 36 published models, keyed by (size, century, kind).
 PUBLISHED_MODELS: dict[tuple[str, str, str], PublishedModel] = {
     (s, c, k): PublishedModel(s, c, k, published_model_id(s, c, k))
     for s in SIZES
@@ -136,7 +121,7 @@ def fetch_published_model(
         century: ``"C013"`` … ``"C021"``.
         kind: ``"pretrain"`` or ``"instruct"``.
         out_root: Root of the model tree (``resources/models``).
-        revision: Full 40-hex commit (default: the table's, which is a None placeholder).
+        revision: Full 40-hex commit (``progalign hub fetch-model`` takes it from the lock).
         endpoint: Hub base URL (default: ``$HF_ENDPOINT`` or huggingface.co).
         allow_unpinned: Accept a branch/tag and record the commit it resolves to.
         repo_id: Override the repo id (a mirror or a fork).
@@ -153,14 +138,18 @@ def fetch_published_model(
     size_n, cent_n, kind_n = _normalise(size, century, kind)
     entry = PUBLISHED_MODELS[(size_n, cent_n, kind_n)]
     repo = repo_id or entry.repo_id
-    rev = revision or entry.revision
-    if rev is None and not allow_unpinned:
+    if revision is None and not allow_unpinned:
         raise DownloadError(
-            f"{repo}: no pinned revision is known for this model (the table holds placeholders); "
-            "pass revision= / --revision with a full 40-hex commit id"
+            f"{repo}: no pinned revision is known for this model; pass revision= / --revision "
+            "with a full 40-hex commit id (progalign hub pin records them in the lock)"
         )
     ref, listing = list_repo_files(
-        repo, "model", rev or "main", endpoint=endpoint, allow_unpinned=allow_unpinned, token=token
+        repo,
+        "model",
+        revision or "main",
+        endpoint=endpoint,
+        allow_unpinned=allow_unpinned,
+        token=token,
     )
     files = select_model_files(listing)
     names = {f.path for f in files}
