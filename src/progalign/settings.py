@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from progalign.errors import SettingError
+from progalign.hublock import published_model_id, read_lock
 
 QuestionType = Literal["ab", "compare", "repeat", "4c_fav", "repeat2_fav"]
 Century = str
@@ -243,10 +244,17 @@ class HubSettings(_Section):
     kind: Literal["pretrain", "instruct"] = Field(
         "instruct", description="instruct = after TimelessQA SFT (what the benchmark uses)."
     )
+    lock: str = Field(
+        "configs/hub-revisions.lock.yaml",
+        description="Lock file of Hub revisions (written by progalign hub pin; docs/hub.md): "
+        "the source of every model's revision.",
+    )
     revisions: dict[Century, str | None] = Field(
         default_factory=dict,
-        description="Century -> full 40-hex commit of the model repo. A "
-        "null revision stops the download with a message (fill them in, or set allow_unpinned).",
+        description="Century -> full 40-hex commit of the model repo, overriding the lock for "
+        "that century (leave empty to use the lock). Resolved with source hub: every century of "
+        "the timeline, from here or the lock, null where neither pins it (a run then stops "
+        "before any job; a dry run warns).",
     )
     allow_unpinned: bool = Field(
         False, description="Accept the repo's main branch and record the commit it resolves to."
@@ -311,6 +319,18 @@ class ModelsSettings(_Section):
         if bad:
             raise ValueError(f"unknown centuries {bad} (C013 .. C021)")
         return value
+
+    @model_validator(mode="after")
+    def _revisions_from_lock(self) -> ModelsSettings:
+        """With source hub, take each century's revision from the lock unless overridden."""
+        if self.source != "hub":
+            return self
+        lock = read_lock(self.hub.lock)
+        revisions = dict(self.hub.revisions)
+        for century in self.centuries:
+            entry = lock.get(published_model_id(self.hub.size, century, self.hub.kind))
+            revisions[century] = revisions.get(century) or (entry.revision if entry else None)
+        return self.model_copy(update={"hub": self.hub.model_copy(update={"revisions": revisions})})
 
 
 class PoolSettings(_Section):
