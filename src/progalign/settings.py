@@ -472,8 +472,25 @@ class TrainingSettings(_Section):
         return dataclasses.replace(getattr(self, name), top_k_layers=self.top_k_layers, seed=seed)
 
 
+TrainingEngine = Literal["ddp", "fsdp", "zero2", "zero3"]
+
+
+class EnginesSettings(_Section):
+    """The distributed engine of each training stage when its job has more than one process
+    (upstream: DeepSpeed ZeRO-3, ZeRO-2 for PPO; docs/resources.md)."""
+
+    pretrain: TrainingEngine = Field("zero3", description="Continued pre-training (train-hislm).")
+    sft: TrainingEngine = Field("zero3", description="The simulated humans' SFT stages.")
+    dpo: TrainingEngine = Field("zero3", description="DPO (policy and its frozen reference).")
+    reward: TrainingEngine = Field("zero3", description="The RLHF reward model.")
+    rloo: TrainingEngine = Field(
+        "zero2", description="RLOO (policy, reference, reward model, generation)."
+    )
+
+
 class ResourcesSettings(_Section):
-    """Job resources (also what a SLURM profile requests)."""
+    """Job resources (also what a SLURM profile requests). With GPUs, the resource plan
+    (progalign plan; docs/resources.md) sizes every model job from these hardware facts."""
 
     threads: int = Field(
         1,
@@ -482,8 +499,23 @@ class ResourcesSettings(_Section):
         "several single-threaded jobs use the cores better).",
     )
     mem_mb: int = Field(6000, ge=256, description="Memory per model job (MB).")
-    gpus: int = Field(0, ge=0, description="GPUs per model job (passed as the gpu resource).")
     runtime: int = Field(120, ge=1, description="Runtime limit per model job (minutes).")
+    gpus_per_node: int = Field(
+        0,
+        ge=0,
+        description="GPUs per node. 0 = a CPU run: every model job gets threads, mem_mb and "
+        "runtime as set here. Above 0, the resource plan gives each model job its GPUs, nodes, "
+        "processes, threads, host memory and vLLM tensor parallel (docs/resources.md).",
+    )
+    gpu_memory_gb: float = Field(80, gt=0, description="Memory of one GPU (GB, 1e9 bytes).")
+    max_nodes: int = Field(1, ge=1, description="Nodes one training job may span.")
+    host_memory_gb: float = Field(
+        1000, gt=0, description="Host memory of one node (GB); the plan must fit in it."
+    )
+    cpus_per_gpu: int = Field(8, ge=1, description="CPU threads per GPU of a GPU job.")
+    engines: EnginesSettings = Field(
+        default_factory=EnginesSettings, description=EnginesSettings.__doc__
+    )
     worker: bool = Field(
         True,
         description="Local runs without containers: jobs run as children "

@@ -16,6 +16,7 @@ from typing import Any
 from progalign.backends.base import Backend, ContinuationScore, LLRequest, PromptFormat
 from progalign.backends.tokens import PromptTokenizer
 from progalign.errors import ProgalignError
+from progalign.plan.constants import VLLM_GPU_MEMORY_UTILIZATION
 
 
 def _tensor_parallel_size() -> int:
@@ -46,7 +47,7 @@ class VLLMBackend(Backend):
         device: str = "auto",
         dtype: str = "auto",
         tensor_parallel_size: int | None = None,
-        gpu_memory_utilization: float = 0.85,
+        gpu_memory_utilization: float = VLLM_GPU_MEMORY_UTILIZATION,
         seed: int = 0,
     ) -> None:
         try:

@@ -44,6 +44,12 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
         help="a century's model (repeatable; instead of --models)",
     )
     g.add_argument("--threads", type=int, help="torch threads")
+    g.add_argument(
+        "--tensor-parallel",
+        type=int,
+        help="vLLM tensor parallel size of the evaluation backend (the workflow passes the "
+        "resource plan's)",
+    )
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
@@ -76,7 +82,12 @@ def _spec(args: argparse.Namespace, require_models: bool = True) -> Any:
     if not models:
         raise ProgalignError("no historical models: give --models DIR or --model C0cc=PATH")
     return spec_from_config(
-        _config(args), models, args.questionnaire, args.threads, require_models=require_models
+        _config(args),
+        models,
+        args.questionnaire,
+        args.threads,
+        require_models=require_models,
+        tensor_parallel=args.tensor_parallel,
     )
 
 

@@ -80,6 +80,7 @@ def spec_from_config(
     questionnaire: Path,
     threads: int | None = None,
     require_models: bool = True,
+    tensor_parallel: int | None = None,
 ) -> BenchmarkSpec:
     """Build a spec from the experiment's config, resolved as the workflow resolves it.
 
@@ -91,6 +92,7 @@ def spec_from_config(
         threads: Torch threads for evaluation.
         require_models: Check that every century's model folder exists (a single workflow
             step only needs the ones it uses).
+        tensor_parallel: vLLM tensor parallel size of the evaluation backend.
 
     Raises:
         SettingError: a bad key or value (named by its config key).
@@ -117,7 +119,9 @@ def spec_from_config(
         models={c: Path(models[c]) for c in centuries if c in models},
         questionnaire=questionnaire,
         family=settings.models.family,
-        values=ValueOptions.from_settings(settings, threads=threads),
+        values=ValueOptions.from_settings(
+            settings, threads=threads, tensor_parallel=tensor_parallel
+        ),
         pool=bench.pool,
         elicit=ElicitSettings(**bench.elicitation.model_dump()),
         training={stage: resolved["training"][stage] for stage in STAGES},

@@ -43,7 +43,8 @@ class ValueOptions:
     ``progalign.settings.EvaluationSettings`` (the one definition); the rest are run-time only.
     ``top_k_layers`` (the config's ``training.top_k_layers``) says the model differs from its
     family only in its top k decoder layers, so the hf backend reuses cached activations of the
-    others; ``lower_cache_layers`` names that depth directly instead.
+    others; ``lower_cache_layers`` names that depth directly instead. ``tensor_parallel`` is
+    vLLM's tensor parallel size (the workflow passes the resource plan's; docs/resources.md).
     """
 
     backend: str = _EVAL.backend
@@ -62,6 +63,7 @@ class ValueOptions:
     device: str = "auto"
     dtype: str = "auto"
     threads: int | None = None
+    tensor_parallel: int | None = None
     top_k_layers: int | None = None
     lower_cache_layers: int | None = None
 
@@ -86,6 +88,8 @@ def open_backend(model: str, options: ValueOptions) -> Backend:
             lower_cache_layers=options.lower_cache_layers,
             top_k_layers=options.top_k_layers,
         )
+    if options.backend == "vllm" and options.tensor_parallel is not None:
+        backend_options["tensor_parallel_size"] = options.tensor_parallel
     return load_backend(options.backend, model, **backend_options)
 
 

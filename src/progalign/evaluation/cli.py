@@ -93,6 +93,11 @@ def register(sub: Any) -> None:
     b.add_argument("--dtype", default="auto")
     b.add_argument("--batch-size", type=int, default=_D.batch_size)
     b.add_argument("--threads", type=int)
+    b.add_argument(
+        "--tensor-parallel",
+        type=int,
+        help="vLLM tensor parallel size (default: the largest power of two of the visible GPUs)",
+    )
     cache = b.add_mutually_exclusive_group()
     cache.add_argument(
         "--top-k-layers",
@@ -189,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             threads=args.threads,
+            tensor_parallel=args.tensor_parallel,
             lower_cache_layers=args.lower_cache_layers,
             top_k_layers=args.top_k_layers,
             question_types=args.question_types,
