@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "progalign.benchmark.cli",
     "progalign.report.cli",
     "progalign.settings_cli",
+    "progalign.plan.cli",
 )
 
 
