@@ -29,13 +29,12 @@ rule examinee_step:
         f"measurements/out/{RUN_TAG}/step{{step}}.tsv"
     wildcard_constraints:
         traj=SIMULATED_TRAJ,
-    threads: RES["threads"]
+    threads: planned("examinee_step", "threads")
     resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        **planned_resources("examinee_step"),
     params:
         spec=SPEC,
+        plan=planned("examinee_step", "arguments"),
         algorithm=lambda w: ALGORITHMS[w.algorithm],
         previous=previous_arg,
         values="",
@@ -43,7 +42,7 @@ rule examinee_step:
         "progalign step examinee --algorithm {params.algorithm:q} --seed {wildcards.seed}"
         " --step {wildcards.step} {params.previous} --feedback {input.feedback}"
         " --out $(dirname {output.state}) {params.values} {params.spec}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads}{params.plan} > {log} 2>&1"
 
 
 use rule examinee_step as history_step with:
@@ -54,8 +53,12 @@ use rule examinee_step as history_step with:
         values=STEP_VALUES,
     wildcard_constraints:
         traj="history",
+    threads: planned("history_step", "threads")
+    resources:
+        **planned_resources("history_step"),
     params:
         spec=SPEC,
+        plan=planned("history_step", "arguments"),
         algorithm=lambda w: ALGORITHMS[w.algorithm],
         previous=previous_arg,
         values=lambda w, output: f"--values {output.values}",
@@ -81,13 +84,12 @@ rule humans_step:
     wildcard_constraints:
         traj=SIMULATED_TRAJ,
         step=LAST_STEP,
-    threads: RES["threads"]
+    threads: planned("humans_step", "threads")
     resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        **planned_resources("humans_step"),
     params:
         spec=SPEC,
+        plan=planned("humans_step", "arguments"),
         challenge=lambda w: SIMULATED[w.traj],
         elicit="",
     shell:
@@ -96,7 +98,7 @@ rule humans_step:
         " --human {input.human} --history-answers {input.history}"
         " --examinee {input.examinee} --out $(dirname {output.info})"
         " --values {output.values} {params.elicit} {params.spec}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads}{params.plan} > {log} 2>&1"
 
 
 use rule humans_step as humans_step_feedback with:
@@ -107,8 +109,12 @@ use rule humans_step as humans_step_feedback with:
         feedback=HUMANS_FEEDBACK,
     wildcard_constraints:
         step=EARLIER_STEPS,
+    threads: planned("humans_step_feedback", "threads")
+    resources:
+        **planned_resources("humans_step_feedback"),
     params:
         spec=SPEC,
+        plan=planned("humans_step_feedback", "arguments"),
         challenge=lambda w: SIMULATED[w.traj],
         elicit=lambda w, output: f"--elicit {output.feedback}",
 

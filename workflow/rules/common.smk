@@ -1,7 +1,9 @@
 # Shared constants and input functions. Challenge step lists come from the progalign registry,
 # so plug-in challenges (entry points or module:Class) get the right DAG too.
 from progalign.benchmark.layout import Layout, Timeline, slug
-from progalign.benchmark.registry import get_challenge
+from progalign.benchmark.registry import get_algorithm, get_challenge
+from progalign.plan import OPTIMISER_STAGES, make_plan
+from progalign.settings import resolve as resolve_settings
 
 MODELS = config["models"]
 BENCH = config["benchmark"]
@@ -11,6 +13,40 @@ FAMILY = MODELS["family"]
 FAMILY_DIR = f"resources/models/{FAMILY}"
 T = len(CENTURIES)
 ALGORITHMS = {slug(a): a for a in BENCH["algorithms"]}
+# The resource plan (docs/resources.md, `progalign plan`): each model rule's threads, resources
+# and plan-made options (accelerate launch, tensor parallel) from the models' sizes and the
+# resources.* hardware; a stage that cannot fit stops the workflow here, before any job (a dry
+# run too). A CPU run (resources.gpus_per_node 0) keeps resources.threads/mem_mb/runtime.
+PLAN = make_plan(resolve_settings(config))
+# examinee steps plan per optimiser: algorithm slug -> "dpo", "rlhf" or "any" (a plug-in)
+OPTIMISER = {
+    s: (o if (o := getattr(get_algorithm(a), "optimiser", "any")) in OPTIMISER_STAGES else "any")
+    for s, a in ALGORITHMS.items()
+}
+
+
+def planned(rule, key):
+    """`key` (threads, arguments, a resource) of `rule`'s plan; per algorithm (a function of
+    the wildcards) for the examinee steps, which plan per optimiser."""
+    if (rule, "") in PLAN.jobs:
+        job = PLAN.get(rule)
+        return job.arguments() if key == "arguments" else getattr(job, key)
+    return lambda w: planned_for(rule, OPTIMISER[w.algorithm], key)
+
+
+def planned_for(rule, variant, key):
+    job = PLAN.get(rule, variant)
+    if key == "arguments":
+        return job.arguments()
+    return job.resources()[key] if key in job.resources() else getattr(job, key)
+
+
+def planned_resources(rule):
+    """`rule`'s Snakemake resources (per algorithm for the examinee steps)."""
+    if (rule, "") in PLAN.jobs:
+        return PLAN.get(rule).resources()
+    keys = PLAN.get(rule, "any").resources()
+    return {k: planned(rule, k) for k in keys}
 SEEDS = BENCH["seeds"]
 Q = config["questionnaire"]
 QNAME = (

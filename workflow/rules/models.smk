@@ -37,14 +37,13 @@ if MODELS["source"] == "train":
             f"measurements/out/hislm_{FAMILY}_{{century}}.tsv"
         wildcard_constraints:
             century=f"(?!{CENTURIES[0]})C0\\d\\d",
-        threads: RES["threads"]
+        threads: planned("hislm", "threads")
         resources:
-            mem_mb=RES["mem_mb"],
-            runtime=RES["runtime"],
-            gpu=RES["gpus"],
+            **planned_resources("hislm"),
         params:
             base=MODELS["base"],
             recipe=MODELS["hislm_recipe"],
+            plan=planned("hislm", "arguments"),
             top_k=(
                 f"--top-k-layers {config['training']['top_k_layers']}"
                 if config["training"]["top_k_layers"]
@@ -52,7 +51,7 @@ if MODELS["source"] == "train":
             ),
         shell:
             "progalign train-hislm --base {params.base} --corpus {input.corpus}"
-            " --config {params.recipe} {params.top_k} --out {output} > {log} 2>&1"
+            " --config {params.recipe} {params.top_k} --out {output}{params.plan} > {log} 2>&1"
 
     # Every trajectory starts from the first century's model: train it first.
     use rule hislm as hislm_first with:
@@ -84,8 +83,9 @@ else:
             directory(f"{FAMILY_DIR}/{{century}}"),
         log:
             f"logs/hub/{FAMILY}/{{century}}.log",
+        threads: planned("hub_model", "threads")
         resources:
-            runtime=RES["runtime"],
+            **planned_resources("hub_model"),
         params:
             hub=MODELS["hub"],
             revision=lambda w: MODELS["hub"]["revisions"].get(w.century) or "main",
@@ -104,7 +104,9 @@ rule perplexity:
         "results/perplexity/embedded.csv",
     log:
         "logs/perplexity.log",
-    threads: RES["threads"]
+    threads: planned("perplexity", "threads")
+    resources:
+        **planned_resources("perplexity"),
     params:
         models=" ".join(f"--model {c}={FAMILY_DIR}/{c}" for c in CORPUS_CENTURIES),
     shell:

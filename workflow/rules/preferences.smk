@@ -11,16 +11,15 @@ rule preferences:
         f"logs/preferences/{FAMILY}/{{century}}.log",
     benchmark:
         f"measurements/out/preferences_{FAMILY}_{{century}}.tsv"
-    threads: RES["threads"]
+    threads: planned("preferences", "threads")
     resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        **planned_resources("preferences"),
     params:
         spec=SPEC,
+        plan=planned("preferences", "arguments"),
     shell:
         "progalign preferences --human {input.model} --out {output} {params.spec}"
-        " --threads {threads} 2> {log}"
+        " --threads {threads}{params.plan} 2> {log}"
 
 
 rule answers:
@@ -31,13 +30,12 @@ rule answers:
         f"results/answers/{FAMILY}/{{century}}.jsonl",
     log:
         f"logs/answers/{FAMILY}/{{century}}.log",
-    threads: RES["threads"]
+    threads: planned("answers", "threads")
     resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        **planned_resources("answers"),
     params:
         spec=SPEC,
+        plan=planned("answers", "arguments"),
     shell:
         "progalign answers --human {input.model} --preferences {input.preferences}"
-        " --out {output} {params.spec} --threads {threads} 2> {log}"
+        " --out {output} {params.spec} --threads {threads}{params.plan} 2> {log}"

@@ -56,17 +56,16 @@ rule values_base:
     benchmark:
         "measurements/out/values_base.tsv"
     priority: 20
-    threads: RES["threads"]
+    threads: planned("values_base", "threads")
     resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        **planned_resources("values_base"),
     params:
         model=MODELS["base"],
         args=VALUES_ARGS,
+        plan=planned("values_base", "arguments"),
     shell:
         "progalign values --model {params.model} --questionnaire $(dirname {input.questionnaire})"
-        " {params.args} --threads {threads} --out {output} 2> {log}"
+        " {params.args} --threads {threads}{params.plan} --out {output} 2> {log}"
 
 
 # Judges run early (priority), so the examinee and human evaluations find the lower-layer
@@ -83,13 +82,12 @@ rule values_judge:
     benchmark:
         f"measurements/out/values_{FAMILY}_{{century}}.tsv"
     priority: 10
-    threads: RES["threads"]
+    threads: planned("values_judge", "threads")
     resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
+        **planned_resources("values_judge"),
     params:
         args=VALUES_ARGS,
+        plan=planned("values_judge", "arguments"),
     shell:
         "progalign values --model {input.model} --questionnaire $(dirname {input.questionnaire}) {params.args}"
-        " --threads {threads} --out {output} 2> {log}"
+        " --threads {threads}{params.plan} --out {output} 2> {log}"
