@@ -112,7 +112,9 @@ def plan_job(job: Job, settings: Settings) -> RulePlan:
         return cpu_plan(job, res)
     if not job.gpu:
         plan = cpu_plan(job, res)
-        return RulePlan(**{**plan.__dict__, "reason": "download: no GPU, configured runtime"})
+        return RulePlan(
+            **{**plan.__dict__, "reason": "no GPU: a download, or not in this source's DAG"}
+        )
     arch = _architecture(job, settings)
     if job.training:
         return _training_plan(job, arch, settings)

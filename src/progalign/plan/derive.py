@@ -213,6 +213,6 @@ def inference_fit(
     raise SettingError(
         f"resource plan: inference ({job.rule}) of {_describe(arch)} needs "
         f"{sum(terms.values()) / GB:.1f} GB per GPU with {backend} tensor parallel "
-        f"{sizes[-1]}; a GPU has {res.gpu_memory_gb:g} GB ({VLLM_GPU_MEMORY_UTILIZATION:g} usable"
-        f" by vLLM), {res.gpus_per_node} per node (resources.gpu_memory_gb, gpus_per_node)"
+        f"{sizes[-1]}; a GPU has {res.gpu_memory_gb:g} GB ({VLLM_GPU_MEMORY_UTILIZATION:.0%} usable"
+        f" for inference), {res.gpus_per_node} per node (resources.gpu_memory_gb, gpus_per_node)"
     )

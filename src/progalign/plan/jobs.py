@@ -37,7 +37,8 @@ class Job:
             descendants).
         new_tokens: Generated tokens per inference sequence (on top of the prompt).
         cpu_keys: Resource keys the rule sets on a CPU run; () = threads only.
-        gpu: The job runs model code (False: a download).
+        gpu: The job runs model code on GPUs (False: a download, or perplexity outside
+            ``source: train``, whose DAG never runs it).
         backend: Its inference backend when not ``evaluation.backend`` (perplexity: hf).
     """
 
@@ -64,7 +65,9 @@ def workflow_jobs(settings: Settings) -> list[Job]:
         Job("preferences", new_tokens=elicit),
         Job("answers", new_tokens=answer),
     ]
-    jobs.append(Job("perplexity", cpu_keys=(), backend="hf"))  # defined under every source
+    # defined under every source; its inputs (the embedded corpus) exist only for source train
+    train = settings.models.source == "train"
+    jobs.append(Job("perplexity", cpu_keys=(), gpu=train, backend="hf"))
     if settings.models.source == "train":
         jobs.append(Job("hislm", training=("pretrain",), inference=False))
     if settings.models.source == "hub":
