@@ -134,7 +134,8 @@ def _entry(path: Path, repo_id: str, raw: Any) -> LockEntry:
         raise SettingError(
             f"{where}.revision: {revision!r} is not a full 40-hex commit id (null: not pinned)"
         )
-    return LockEntry(**{k: (None if v is None else str(v)) for k, v in raw.items()})
+    text = {k: (None if v is None else str(v)) for k, v in raw.items() if k != "type"}
+    return LockEntry(str(raw["type"]), **text)
 
 
 def read_lock(path: str | Path) -> dict[str, LockEntry]:
