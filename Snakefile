@@ -29,9 +29,9 @@ envvars:
 
 
 config.update(resolve(config).to_config())
+
+
 include: "workflow/rules/hub_pins.smk"  # unpinned published models: stop now (-n: warn)
-
-
 include: "workflow/rules/containers.smk"
 
 

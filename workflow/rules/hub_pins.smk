@@ -10,12 +10,17 @@ from progalign.hublock import unpinned_message
 
 
 def check_hub_pins():
-    files = ["config.yaml", *(os.path.relpath(f) for f in workflow.config_settings.configfiles)]
+    files = [
+        "config.yaml",
+        *(os.path.relpath(f) for f in workflow.config_settings.configfiles),
+    ]
     message = unpinned_message(config["models"], files)
     if message is None:
         return
     if workflow.output_settings.dryrun:
-        logger.warning(f"{message}\nThis dry run shows the whole DAG; a real run stops here.")
+        logger.warning(
+            f"{message}\nThis dry run shows the whole DAG; a real run stops here."
+        )
     else:
         raise WorkflowError(f"{message}\nNo job was started.")
 
