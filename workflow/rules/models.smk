@@ -87,12 +87,14 @@ else:
         resources:
             **planned_resources("hub_model"),
         params:
-            hub=MODELS["hub"],
+            # only this century's pin: re-pinning one century re-downloads that model alone
+            size=MODELS["hub"]["size"],
+            kind=MODELS["hub"]["kind"],
             revision=lambda w: MODELS["hub"]["revisions"].get(w.century) or "main",
             unpinned=("--allow-unpinned" if MODELS["hub"]["allow_unpinned"] else ""),
         shell:
-            "progalign hub fetch-model --size {params.hub[size]} --century {wildcards.century}"
-            " --kind {params.hub[kind]} --revision {params.revision} {params.unpinned}"
+            "progalign hub fetch-model --size {params.size} --century {wildcards.century}"
+            " --kind {params.kind} --revision {params.revision} {params.unpinned}"
             " --out-root resources/models > {log} 2>&1"
 
 
