@@ -16,7 +16,8 @@ It serves, on ``127.0.0.1`` with a random port, the endpoints that ``huggingface
 
 Faults can be injected per file path: drop the connection after N bytes, stall after N bytes until
 :meth:`FakeHub.release`, or serve corrupted bytes (same length) a number of times. Every request is
-logged in :attr:`FakeHub.log` with its ``Range`` header and the number of body bytes sent.
+logged in :attr:`FakeHub.log` with its ``Range`` and ``Authorization`` headers and the number of
+body bytes sent.
 """
 
 from __future__ import annotations
@@ -196,6 +197,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 "path": path,
                 "port": getattr(self.server, "server_port", None),
                 "range": self.headers.get("Range"),
+                "authorization": self.headers.get("Authorization"),
                 "sent": 0,
                 "status": None,
             }

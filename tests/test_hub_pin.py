@@ -178,6 +178,18 @@ def test_a_dataset_named_with_repo_is_pinned_as_a_dataset(hub: FakeHub, tmp_path
     assert hub.requests("GET", "/api/")[0]["path"] == f"/api/datasets/{HISTTEXT_REPO}/revision/main"
 
 
+def test_the_endpoint_and_token_come_from_the_environment(
+    hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    lock = tmp_path / "lock.yaml"
+    assert main(["hub", "pin", "--repo", MODELS["C016"], "--lock", str(lock)]) == 0
+    assert read_lock(lock)[MODELS["C016"]].endpoint == hub.endpoint
+    (request,) = hub.requests("GET", "/api/")
+    assert request["authorization"] == "Bearer hf_test_token"
+
+
 def _pin_process(
     args: list[str], env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
