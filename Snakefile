@@ -35,7 +35,8 @@ include: "workflow/rules/hub_pins.smk"  # unpinned published models: stop now (-
 include: "workflow/rules/containers.smk"
 
 
-# Every rule runs in the pinned CPU image under --sdm apptainer; GPU rules say container: GPU_IMAGE.
+# Every rule runs in the pinned CPU image under --sdm apptainer; model rules say
+# container: rule_image("<rule>") (the GPU image when they need CUDA or vLLM).
 container: CPU_IMAGE
 
 

@@ -2,6 +2,7 @@
 # Build the progalign container images locally and record their digests (docs/containers.md).
 #
 #   scripts/build-images.sh [--sif] [--push REGISTRY] [cpu|gpu ...]      default target: cpu
+#   scripts/build-images.sh --lock cpu|gpu REF [--sha256 HEX]    pin an image built/pushed elsewhere
 #
 # For users who cannot pull the published images. Steps, all cached under $PROGALIGN_CONTAINER_CACHE
 # (default ~/.cache/progalign/containers) so that a rerun only rebuilds what changed:
@@ -11,44 +12,61 @@
 #      find-links, or PROGALIGN_TORCH_INDEX as in scripts/setup.sh), so the image build is offline;
 #   3. `podman build --target <t>` of containers/Dockerfile with lowered ulimits, the host CA bundle
 #      as a build secret and the wheels as a build context;
-#   4. the image id and digest go to containers/images.lock.yaml (or $PROGALIGN_IMAGES_LOCK), with
+#   4. `progalign images lock` records it in containers/images.lock.yaml (or $PROGALIGN_IMAGES_LOCK):
 #      `ref` (what the rules use) = docker://<local name>@sha256:<digest>; with --push REGISTRY the
-#      image is pushed and ref = docker://REGISTRY/progalign@sha256:<pushed digest>; with --sif an
-#      Apptainer image containers/progalign-<version>-<target>.sif is built from it (needs
-#      apptainer) and ref = that file, its sha256 recorded (checked by workflow/rules/containers.smk).
+#      image is pushed and ref = docker://REGISTRY/progalign@sha256:<digest the registry reports>;
+#      with --sif an Apptainer image containers/progalign-<version>-<target>.sif is built from it
+#      (needs apptainer) and ref = that file, its sha256 recorded (checked by the workflow). Image
+#      id, local digest, base, size and build time are recorded beside it.
+# --lock only runs step 4 for a reference someone else built or pushed (validated, written
+# atomically): the same as `progalign images lock TARGET REF`.
 # Environment: ENGINE=podman|docker (default: podman if present), BASE_IMAGE, PROGALIGN_TORCH_INDEX,
 # PROGALIGN_CONTAINER_CACHE, PROGALIGN_IMAGES_LOCK, PROGALIGN_IMAGE_PREFIX (default
 # localhost/progalign), GPU_WHEELS=1 to pre-fetch the (multi-GB) GPU wheels instead of letting the
-# build download them.
+# build download them, PROGALIGN_PUSH_TLS_VERIFY=false to push to a plain-HTTP (loopback) registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+# The lock file is written by progalign itself (src/progalign/images/lock.py), from this checkout.
+progalign_cli() { PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m progalign.cli "$@"; }
 targets=()
 sif=0
 registry=""
+lock_args=()
+lock_sha=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --sif) sif=1 ;;
     --push) [ $# -ge 2 ] || { echo "build-images: --push needs a registry" >&2; exit 2; }
             registry=${2%/}; shift ;;
+    --lock) [ $# -ge 3 ] || { echo "build-images: --lock needs TARGET REF" >&2; exit 2; }
+            lock_args=("$2" "$3"); shift 2 ;;
+    --sha256) [ $# -ge 2 ] || { echo "build-images: --sha256 needs a value" >&2; exit 2; }
+              lock_sha=(--sha256 "$2"); shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) targets+=("$1") ;;
   esac
   shift
 done
+if [ "${#lock_args[@]}" -gt 0 ]; then
+  [ "${#targets[@]}" -eq 0 ] && [ "$sif" = 0 ] && [ -z "$registry" ] \
+    || { echo "build-images: --lock TARGET REF takes no other target or option" >&2; exit 2; }
+  pinned_ref=$(progalign_cli images lock "${lock_args[@]}" "${lock_sha[@]}")
+  echo "build-images: ${lock_args[0]} pinned to $pinned_ref in ${PROGALIGN_IMAGES_LOCK:-containers/images.lock.yaml}" >&2
+  exit 0
+fi
 [ "${#targets[@]}" -gt 0 ] || targets=(cpu)
 for t in "${targets[@]}"; do
   case "$t" in cpu|gpu) ;; *) echo "build-images: unknown target '$t' (cpu or gpu)" >&2; exit 2 ;; esac
 done
 
 CACHE=${PROGALIGN_CONTAINER_CACHE:-$HOME/.cache/progalign/containers}
-LOCK=${PROGALIGN_IMAGES_LOCK:-$ROOT/containers/images.lock.yaml}
 PREFIX=${PROGALIGN_IMAGE_PREFIX:-localhost/progalign}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
 ENGINE=${ENGINE:-$(command -v podman >/dev/null && echo podman || echo docker)}
 command -v "$ENGINE" >/dev/null || { echo "build-images: neither podman nor docker found" >&2; exit 1; }
 CA=${PROGALIGN_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
-PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 mkdir -p "$CACHE"
 
 # podman here: runc (crun is not installed), lowered ulimits (the defaults exceed the sandbox's).
@@ -123,15 +141,28 @@ wheels_for() {  # $1 target -> prints the wheel folder (empty folder for gpu unl
   echo "$dir"
 }
 
-publish() {  # $1 target, $2 image tag -> prints "ref sif sif_sha256" (the last two may be -)
+publish() {  # $1 target, $2 image tag -> prints "ref sif_sha256" (the last may be -)
   local t=$1 tag=$2 digest
   if [ -n "$registry" ]; then
     local remote=$registry/progalign:$VERSION-$t digestfile
-    digestfile=$(mktemp)
     log "push $remote"
-    "${engine[@]}" push --digestfile "$digestfile" "$tag" "docker://$remote" >&2
-    echo "docker://$registry/progalign@$(cat "$digestfile") - -"
-    rm -f "$digestfile"
+    if [ "$ENGINE" = podman ]; then
+      # --digestfile: the digest of the manifest as pushed (layers are compressed on the way, so
+      # it is not the local one).
+      digestfile=$(mktemp)
+      "${engine[@]}" push --tls-verify="${PROGALIGN_PUSH_TLS_VERIFY:-true}" \
+        --digestfile "$digestfile" "$tag" "docker://$remote" >&2
+      digest=$(cat "$digestfile")
+      rm -f "$digestfile"
+    else
+      "${engine[@]}" tag "$tag" "$remote"
+      "${engine[@]}" push "$remote" >&2
+      digest=$("${engine[@]}" image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' \
+        "$remote" | sed -n "s|^$registry/progalign@||p" | head -1)
+    fi
+    [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] \
+      || { echo "build-images: no digest for the pushed $remote (got '$digest')" >&2; exit 1; }
+    echo "docker://$registry/progalign@$digest -"
   elif [ "$sif" = 1 ]; then
     local bin archive out
     bin=$(command -v apptainer || command -v singularity) \
@@ -143,43 +174,24 @@ publish() {  # $1 target, $2 image tag -> prints "ref sif sif_sha256" (the last 
     "${engine[@]}" save --format oci-archive -o "$archive" "$tag" >&2
     "$bin" build --force "$out.part" "oci-archive://$archive" >&2 && mv "$out.part" "$out"
     rm -f "$archive"
-    echo "$out $out $(sha256sum "$out" | cut -d' ' -f1)"
+    echo "$out $(sha256sum "$out" | cut -d' ' -f1)"
   else
     digest=$(digest_of "$tag")
-    echo "docker://${tag%:*}@$digest - -"
+    echo "docker://${tag%:*}@$digest -"
   fi
 }
 
-record() {  # $1 target, $2 image tag, $3 base, $4 ref, $5 sif, $6 sif sha256
-  local t=$1 tag=$2 base=$3 id digest
+record() {  # $1 target, $2 image tag, $3 base, $4 ref, $5 sif sha256 (or -), $6 build seconds
+  local t=$1 tag=$2 id digest size sha=()
   id=$("${engine[@]}" image inspect --format '{{.Id}}' "$tag")
   digest=$(digest_of "$tag")
-  "$PY" - "$LOCK" "$t" "$tag" "$id" "$digest" "$base" "$ENGINE" "$4" "$5" "$6" <<'EOF'
-import datetime, os, sys, yaml
-lock, target, tag, image_id, digest, base, engine, ref, sif, sif_sha256 = sys.argv[1:]
-name = tag.rsplit(":", 1)[0]
-data = yaml.safe_load(open(lock)) if os.path.exists(lock) else None
-data = data or {}
-entry = data[target] = {
-    "ref": ref,
-    "local": f"{name}@{digest}",
-    "image_id": f"sha256:{image_id.removeprefix('sha256:')}",
-    "base": base,
-    "built_with": engine,
-    "built_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-}
-if sif != "-":
-    entry.update(sif=sif, sif_sha256=sif_sha256)
-head = ("# Written by scripts/build-images.sh: the pinned image of each target (docs/containers.md).\n"
-        "# ref: what rules use (workflow/rules/containers.smk); local: the podman/docker reference;\n"
-        "# sif + sif_sha256: an Apptainer image built from it, verified before use.\n")
-tmp = lock + ".part"
-with open(tmp, "w") as f:
-    f.write(head)
-    yaml.safe_dump(data, f, sort_keys=True)
-os.replace(tmp, lock)
-print(entry["ref"])
-EOF
+  size=$("${engine[@]}" image inspect --format '{{.Size}}' "$tag")
+  [ "$5" = - ] || sha=(--sha256 "$5")
+  progalign_cli images lock "$t" "$4" "${sha[@]}" \
+    --field "local=${tag%:*}@$digest" --field "image_id=sha256:${id#sha256:}" \
+    --field "base=$3" --field "built_with=$ENGINE" \
+    --field "built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)" --field "build_seconds=$6" \
+    --field "size_bytes=$size"
 }
 
 for t in "${targets[@]}"; do
@@ -192,12 +204,18 @@ for t in "${targets[@]}"; do
   log "build $tag (base $base)"
   no_cache=()
   [ "${PROGALIGN_BUILD_NO_CACHE:-0}" = 1 ] && no_cache=(--no-cache)
+  # The image id file is written only by a build that succeeded (a podman build stopped by a
+  # signal may still exit 0).
+  iidfile=$CACHE/iid-$t
+  rm -f "$iidfile"
   "${engine[@]}" build "${run_opts[@]}" "${no_cache[@]}" --network host \
     --secret "id=ca,src=$CA" --build-context "wheels=$wheels" \
     --build-arg "BASE_IMAGE=$base" --build-arg "PIP_OPTIONS=$pip_opts" \
-    --target "$t" --tag "$tag" -f containers/Dockerfile . >&2
+    --iidfile "$iidfile" --target "$t" --tag "$tag" -f containers/Dockerfile . >&2
+  [ -s "$iidfile" ] || { echo "build-images: building $tag failed" >&2; exit 1; }
+  build_s=$((SECONDS - start))
   published=$(publish "$t" "$tag")
-  read -r ref sif_path sif_sha <<< "$published"
-  pinned=$(record "$t" "$tag" "$base" "$ref" "$sif_path" "$sif_sha")
-  log "$t: $pinned ($((SECONDS - start)) s) recorded in $LOCK"
+  read -r ref sif_sha <<< "$published"
+  pinned=$(record "$t" "$tag" "$base" "$ref" "$sif_sha" "$build_s")
+  log "$t: $pinned (built in $build_s s) recorded in ${PROGALIGN_IMAGES_LOCK:-containers/images.lock.yaml}"
 done

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "progalign.models.cli",
     "progalign.corpus.cli",
     "progalign.hub.cli",
+    "progalign.images.cli",
     "progalign.training.cli",
     "progalign.benchmark.cli",
     "progalign.report.cli",

@@ -37,6 +37,7 @@ if MODELS["source"] == "train":
             f"measurements/out/hislm_{FAMILY}_{{century}}.tsv"
         wildcard_constraints:
             century=f"(?!{CENTURIES[0]})C0\\d\\d",
+        container: rule_image("hislm")
         threads: planned("hislm", "threads")
         resources:
             **planned_resources("hislm"),
@@ -106,6 +107,7 @@ rule perplexity:
         "results/perplexity/embedded.csv",
     log:
         "logs/perplexity.log",
+    container: rule_image("perplexity")
     threads: planned("perplexity", "threads")
     resources:
         **planned_resources("perplexity"),
