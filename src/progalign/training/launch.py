@@ -100,6 +100,20 @@ def launched() -> dict[str, Any] | None:
     return info
 
 
+def processes() -> int:
+    """Processes a stage started here trains with: the ranks' ``WORLD_SIZE`` inside a launched
+    rank, the ``--num_processes`` of the launch in force, else 1 (in this process)."""
+    if os.environ.get(RANK_ENV):
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    text = current_launch()
+    if text is None:
+        return 1
+    value = option(launch_words(text), "--num_processes") or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise SettingError(f"--launch: --num_processes {value!r} is not a positive integer")
+    return int(value)
+
+
 def launch_words(text: str) -> list[str]:
     """Split a launch prefix into words, checking that it is an accelerate launch command.
 

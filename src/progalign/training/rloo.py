@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from progalign.errors import ProgalignError
-from progalign.training.launch import delegate
+from progalign.training.launch import delegate, processes
 from progalign.training.stage import (
     TRAINING_FILE,
     StageContext,
@@ -68,10 +68,12 @@ def train_rloo(
         raise ProgalignError("RLOO: no prompts to train on (skip this update)")
     if not all(isinstance(p, str) for p in prompts):
         raise ProgalignError("RLOO: every prompt must be text")
-    per_update = settings.batch_size * settings.grad_accum
+    ranks = processes()  # each process samples batch_size completions per step
+    per_update = settings.batch_size * settings.grad_accum * ranks
     if per_update % settings.num_generations:
         raise ProgalignError(
-            f"RLOO: batch_size × grad_accum = {per_update} completions is not a multiple of "
+            f"RLOO: batch_size × grad_accum × processes = {settings.batch_size} × "
+            f"{settings.grad_accum} × {ranks} = {per_update} completions is not a multiple of "
             f"num_generations={settings.num_generations}"
         )
     reward_dir = check_model_dir(reward_dir, "reward model")
