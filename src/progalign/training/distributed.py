@@ -67,6 +67,27 @@ def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
         tokenizer.save_pretrained(folder)
 
 
+def deepspeed_model_init() -> Any:
+    """Under a DeepSpeed launch, make models load sharded (ZeRO-3 ``zero3_init``).
+
+    The stages load their models before the trainer exists; this sets the DeepSpeed
+    configuration that ``from_pretrained`` consults, as ``TrainingArguments`` does for an
+    accelerate DeepSpeed launch, so that under ZeRO-3 each rank loads only its shard (the
+    policy, DPO's reference, the reward model). Not run on CPU here (docs/distributed.md).
+
+    Returns:
+        The accelerate ``DeepSpeedPlugin`` (keep it referenced for the process's life), or
+        None without DeepSpeed.
+    """
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return None
+    from accelerate.utils import DeepSpeedPlugin
+
+    plugin = DeepSpeedPlugin()
+    plugin.set_deepspeed_weakref()
+    return plugin
+
+
 def engine(accelerator: Any) -> str:
     """The engine of a trainer's accelerator: ``ddp``, ``fsdp``, ``deepspeed-zero<N>`` or
     ``single-process``."""

@@ -126,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ[RANK_ENV] = args[0]  # never launch again from here; the stage runner reads it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from progalign.training.distributed import deepspeed_model_init
+
+    plugin = deepspeed_model_init()  # ZeRO-3: models load sharded
     try:
         serve(Path(args[0]))
     except ProgalignError as exc:
         rank = os.environ.get("RANK", "0")
         print(f"progalign rank {rank}: error: {exc}", file=sys.stderr)
         return 2
+    del plugin
     return 0
 
 

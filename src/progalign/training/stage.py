@@ -83,9 +83,14 @@ def freeze_below_top(model: Any, k: int | None) -> dict[str, int]:
         for module in trainable:
             for param in module.parameters():
                 param.requires_grad_(True)
-    total = sum(p.numel() for p in model.parameters())
-    train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(_numel(p) for p in model.parameters())
+    train = sum(_numel(p) for p in model.parameters() if p.requires_grad)
     return {"trainable": train, "total": total}
+
+
+def _numel(param: Any) -> int:
+    """Elements of a parameter (its full size when DeepSpeed ZeRO-3 holds only a shard)."""
+    return int(getattr(param, "ds_numel", param.numel()))
 
 
 def check_model_dir(path: Path, role: str = "model") -> Path:
