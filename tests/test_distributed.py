@@ -228,6 +228,7 @@ def test_slurm_task_entry_prints_the_node_command(tmp_path: Path) -> None:
         "SLURM_JOB_ID": "15001",
         "SLURM_JOB_NODELIST": "node[1-2]",
         "SLURM_NODEID": "1",
+        "SLURMD_NODENAME": "node2",
     }
     text = "accelerate launch --config_file c.yaml --num_machines 2 --num_processes 2"
     done = subprocess.run(
@@ -237,8 +238,9 @@ def test_slurm_task_entry_prints_the_node_command(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert "slurm_task: machine_rank=1 main_process_ip=node1 main_process_port=15001" in (
-        done.stderr
+    assert (
+        "slurm_task: machine_rank=1 node=node2 main_process_ip=node1 main_process_port=15001"
+        in done.stderr
     )
     assert shlex.split(done.stdout)[-9:] == [
         "--machine_rank",

@@ -8,7 +8,8 @@ command prefix ``TEXT`` what differs per node, all read from SLURM's environment
   ``scontrol show hostnames``);
 * ``--main_process_port``: :func:`main_port` of ``SLURM_JOB_ID``, the same on every node.
 
-and then replaces itself with ``TEXT ... -m progalign.training.rank REQUEST``. See
+It logs ``slurm_task: machine_rank=R node=HOST main_process_ip=H main_process_port=P``
+to stderr and then replaces itself with ``TEXT ... -m progalign.training.rank REQUEST``. See
 docs/distributed.md.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -115,9 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     except ProgalignError as exc:
         print(f"progalign slurm task: error: {exc}", file=sys.stderr)
         return 2
-    node = argv_out[argv_out.index("--machine_rank") :][:6]
-    line = " ".join(f"{node[i].lstrip('-')}={node[i + 1]}" for i in range(0, 6, 2))
-    print(f"slurm_task: {line}", file=sys.stderr, flush=True)
+    given = argv_out[argv_out.index("--machine_rank") :][:6]
+    host = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    print(
+        f"slurm_task: machine_rank={given[1]} node={host} main_process_ip={given[3]} "
+        f"main_process_port={given[5]}",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.print:
         print(shlex.join(argv_out))
         return 0
