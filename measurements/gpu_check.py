@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -235,10 +236,14 @@ def part_two_process(out: Path) -> dict[str, Any]:
     from progalign.training.dpo import train_dpo
     from progalign.training.launch import launching
 
-    cpu = " --cpu" if DEVICE == "cpu" else ""
+    if DEVICE == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # DDP over gloo on the CPU
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
     launch = (
         "accelerate launch --config_file configs/accelerate/ddp.yaml --num_machines 1"
-        f" --num_processes 2{cpu}"
+        f" --num_processes 2 --main_process_port {port}"
     )
     pairs, _ = _pairs()
     settings = TrainSettings(learning_rate=1e-3, epochs=1, batch_size=PAIRS // 2, sft_weight=0.04)
@@ -247,7 +252,13 @@ def part_two_process(out: Path) -> dict[str, Any]:
     with launching(launch):
         train_dpo(model, pairs, dest, settings)
     single = out / "work" / "dpo"
-    result: dict[str, Any] = {"launch": launch, "seconds": time.perf_counter() - start}
+    record = json.loads((dest / "training.json").read_text(encoding="utf-8"))
+    result: dict[str, Any] = {
+        "launch": launch,
+        "seconds": time.perf_counter() - start,
+        "optimiser_steps": record.get("steps"),
+        "train_loss": record.get("train_loss"),
+    }
     if (single / "model.safetensors").is_file():
         result["max_abs_weight_diff_vs_1_process"] = _weights_delta(single, dest)
     return result

@@ -61,7 +61,8 @@ for part in ("env", "backend", "train", "two-process"):
                   f"({r['dpo']['seconds']:.1f} s), SFT loss {r['sft']['train_loss']:.4g} "
                   f"({r['sft']['seconds']:.1f} s)")
     if part == "two-process" and r["status"] == "ok":
-        detail = f"max |Δ weight| vs 1 process {r.get('max_abs_weight_diff_vs_1_process')}"
+        detail = (f"{r['optimiser_steps']} step(s), loss {r['train_loss']:.4g}, max |Δ weight| vs "
+                  f"1 process {r.get('max_abs_weight_diff_vs_1_process')}")
     print(f"{part:12s} {r['status']:8s} {detail}")
 EOF
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -33,6 +33,7 @@ EVALUATING = {
     "humans_step_feedback",
 }
 NV = "--apptainer-args=--nv"  # `--apptainer-args "--nv"` is read by argparse as an option
+PARTS = ("env", "backend", "train", "two-process")  # measurements/gpu_check.sh
 
 # Prints "rule has_shell image" for every rule of the given config files, as Snakemake parsed
 # them (the container directive is per rule).
@@ -274,3 +275,60 @@ def test_jobs_run_through_apptainer_exec_in_their_rules_image(tmp_path: Path) ->
     assert others and all(images[CPU_REF] in c for c in others), others
     assert any("questionnaire fetch" in c for c in others)
     assert len(list((repo / "results/values/tiny").glob("*.json"))) == 3
+
+
+# --- measurements/gpu_check.sh, on its CPU path -------------------------------------------
+
+
+@pytest.mark.slow
+def test_gpu_check_script_runs_on_the_cpu_path(tmp_path: Path) -> None:
+    """The GPU check runs from a copy of the repository; on the CPU (the device switch of the
+    script) every part succeeds, with numbers that follow from what each part does."""
+    repo = copy_checkout(tmp_path / "repo")
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "PROGALIGN_GPU_CHECK_DEVICE": "cpu",
+        "PROGALIGN_GPU_CHECK_TWO_PROCESS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", "measurements/gpu_check.sh", str(out)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "gpu_check: done" in (out / "gpu_check.log").read_text()
+    parts = {p: yaml.safe_load((out / f"{p}.json").read_text()) for p in PARTS}
+    assert {p: r["status"] for p, r in parts.items()} == dict.fromkeys(PARTS, "ok")
+    backend = parts["backend"]
+    same, bf16 = backend["float32 on cpu"], backend["bfloat16 on cpu"]
+    assert same["max_abs_logprob_diff"] == 0.0 and same["argmax_agreement"] == "38/38"
+    assert 0 < bf16["max_abs_logprob_diff"] < 0.5  # bf16 keeps ~3 significant digits
+    for stage in ("dpo", "sft"):
+        trained = parts["train"][stage]
+        assert trained["optimiser_steps"] == 1  # 4 samples, batch size 4
+        # AdamW's first step moves each weight by lr * g / (|g| + eps): at most lr = 1e-3.
+        assert 0 < trained["max_abs_weight_change"] <= 1e-3 + 1e-6
+    two = parts["two-process"]
+    assert two["optimiser_steps"] == 1 and two["max_abs_weight_diff_vs_1_process"] < 1e-4
+    assert two["train_loss"] == pytest.approx(parts["train"]["dpo"]["train_loss"], abs=1e-4)
+
+
+def test_gpu_check_skips_training_without_trl(tmp_path: Path) -> None:
+    """A machine without TRL: the training part says so and is skipped, not failed."""
+    script = (
+        "import runpy, sys; sys.modules['trl'] = None; "
+        f"sys.argv = ['gpu_check.py', 'train', {str(tmp_path)!r}]; "
+        "runpy.run_path('measurements/gpu_check.py', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = yaml.safe_load((tmp_path / "train.json").read_text())
+    assert result["status"] == "skipped" and "missing trl" in result["reason"]
