@@ -29,7 +29,8 @@ rule examinee_step:
         f"measurements/out/{RUN_TAG}/step{{step}}.tsv"
     wildcard_constraints:
         traj=SIMULATED_TRAJ,
-    container: rule_image("examinee_step")
+    container:
+        rule_image("examinee_step")
     threads: planned("examinee_step", "threads")
     resources:
         **planned_resources("examinee_step"),
@@ -54,7 +55,8 @@ use rule examinee_step as history_step with:
         values=STEP_VALUES,
     wildcard_constraints:
         traj="history",
-    container: rule_image("history_step")
+    container:
+        rule_image("history_step")
     threads: planned("history_step", "threads")
     resources:
         **planned_resources("history_step"),
@@ -86,7 +88,8 @@ rule humans_step:
     wildcard_constraints:
         traj=SIMULATED_TRAJ,
         step=LAST_STEP,
-    container: rule_image("humans_step")
+    container:
+        rule_image("humans_step")
     threads: planned("humans_step", "threads")
     resources:
         **planned_resources("humans_step"),
@@ -112,7 +115,8 @@ use rule humans_step as humans_step_feedback with:
         feedback=HUMANS_FEEDBACK,
     wildcard_constraints:
         step=EARLIER_STEPS,
-    container: rule_image("humans_step_feedback")
+    container:
+        rule_image("humans_step_feedback")
     threads: planned("humans_step_feedback", "threads")
     resources:
         **planned_resources("humans_step_feedback"),

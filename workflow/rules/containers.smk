@@ -30,8 +30,8 @@ _WARNED = set()
 def pinned_image(target):
     """The pinned reference of `target` (cpu or gpu), or None when none is recorded.
 
-    Read once per target, and only when a rule asks for it: a CPU-only run never reads (or
-    fails on) the GPU entry."""
+    Read once per target, and only when a rule asks for it (so a CPU-only run never reads,
+    or fails on, the GPU entry)."""
     if target not in _PINNED:
         try:
             pin = pinned(
@@ -43,7 +43,9 @@ def pinned_image(target):
             if pin is not None and _IN_CONTAINERS:
                 verify_sif(pin)
         except ProgalignError as exc:
-            raise WorkflowError(f"{exc}. Fix: {FIX_HINT.format(target=target)}") from None
+            raise WorkflowError(
+                f"{exc}. Fix: {FIX_HINT.format(target=target)}"
+            ) from None
         _PINNED[target] = None if pin is None else pin.ref
     return _PINNED[target]
 
@@ -65,13 +67,15 @@ MODEL_RULES = {
 
 
 def rule_gpus(name):
-    """GPUs the resource plan (PLAN, common.smk) gives model rule `name`: the most of any of
+    """GPUs the resource plan (PLAN, common.smk) gives the model rule `name` -- the most of any of
     its jobs (the examinee steps plan per optimiser; an image is per rule)."""
-    return max((job.gpus for (rule, _), job in PLAN.jobs.items() if rule == name), default=0)
+    return max(
+        (job.gpus for (rule, _), job in PLAN.jobs.items() if rule == name), default=0
+    )
 
 
 def needs_gpu_image(name):
-    """Whether model rule `name` needs CUDA or vLLM: it gets GPUs, or it evaluates with vLLM."""
+    """Whether the model rule `name` needs CUDA or vLLM (it gets GPUs, or evaluates with vLLM)."""
     if name not in MODEL_RULES:
         raise WorkflowError(f"rule_image({name!r}): not one of {sorted(MODEL_RULES)}")
     vllm = MODEL_RULES[name] and config["evaluation"]["backend"] == "vllm"
@@ -79,7 +83,7 @@ def needs_gpu_image(name):
 
 
 def rule_image(name):
-    """The image of model rule `name`: GPU_IMAGE if it needs CUDA or vLLM, else CPU_IMAGE.
+    """The image of the model rule `name` -- the GPU image if it needs CUDA or vLLM, else CPU_IMAGE.
 
     Under --sdm apptainer a GPU rule without a pinned GPU image stops the workflow here, while
     the rules are read, before any job starts."""
@@ -88,7 +92,7 @@ def rule_image(name):
     image = pinned_image("gpu")
     if image is None and _IN_CONTAINERS:
         raise WorkflowError(
-            f"rule {name} needs the GPU image (CUDA/vLLM: {rule_gpus(name)} GPUs planned, "
+            f"{name} needs the GPU image (CUDA/vLLM; {rule_gpus(name)} GPUs planned, "
             f"evaluation.backend={config['evaluation']['backend']}), but "
             f"{_IMAGES_LOCK} pins none (no gpu: ref, no config containers.gpu). Fix: "
             + FIX_HINT.format(target="gpu")
@@ -97,7 +101,7 @@ def rule_image(name):
     if _IN_CONTAINERS and not nv and "--nv" not in _WARNED:
         _WARNED.add("--nv")
         logger.warning(
-            f"rule {name} (and any other GPU rule) runs in the GPU image: pass"
+            f"{name} (and any other GPU rule) runs in the GPU image; pass"
             ' --apptainer-args="--nv" so that it sees the GPUs (docs/containers.md).'
         )
     return image

@@ -37,7 +37,8 @@ if MODELS["source"] == "train":
             f"measurements/out/hislm_{FAMILY}_{{century}}.tsv"
         wildcard_constraints:
             century=f"(?!{CENTURIES[0]})C0\\d\\d",
-        container: rule_image("hislm")
+        container:
+            rule_image("hislm")
         threads: planned("hislm", "threads")
         resources:
             **planned_resources("hislm"),
@@ -107,7 +108,8 @@ rule perplexity:
         "results/perplexity/embedded.csv",
     log:
         "logs/perplexity.log",
-    container: rule_image("perplexity")
+    container:
+        rule_image("perplexity")
     threads: planned("perplexity", "threads")
     resources:
         **planned_resources("perplexity"),

@@ -11,7 +11,8 @@ rule preferences:
         f"logs/preferences/{FAMILY}/{{century}}.log",
     benchmark:
         f"measurements/out/preferences_{FAMILY}_{{century}}.tsv"
-    container: rule_image("preferences")
+    container:
+        rule_image("preferences")
     threads: planned("preferences", "threads")
     resources:
         **planned_resources("preferences"),
@@ -31,7 +32,8 @@ rule answers:
         f"results/answers/{FAMILY}/{{century}}.jsonl",
     log:
         f"logs/answers/{FAMILY}/{{century}}.log",
-    container: rule_image("answers")
+    container:
+        rule_image("answers")
     threads: planned("answers", "threads")
     resources:
         **planned_resources("answers"),

@@ -56,7 +56,8 @@ rule values_base:
     benchmark:
         "measurements/out/values_base.tsv"
     priority: 20
-    container: rule_image("values_base")
+    container:
+        rule_image("values_base")
     threads: planned("values_base", "threads")
     resources:
         **planned_resources("values_base"),
@@ -83,7 +84,8 @@ rule values_judge:
     benchmark:
         f"measurements/out/values_{FAMILY}_{{century}}.tsv"
     priority: 10
-    container: rule_image("values_judge")
+    container:
+        rule_image("values_judge")
     threads: planned("values_judge", "threads")
     resources:
         **planned_resources("values_judge"),
