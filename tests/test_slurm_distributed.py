@@ -7,10 +7,12 @@ command run locally with 2 processes on one machine (no srun)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -181,12 +183,12 @@ def _corpus(path: Path, n: int = 24) -> Path:
 
 
 def _launch(machines: int) -> str:
-    return (
-        f"accelerate launch --config_file {DDP} --cpu --num_machines {machines} --num_processes 2"
-    )
+    # No --cpu: under it accelerate starts each process alone (no process group). DDP on a
+    # machine without GPUs (CUDA_VISIBLE_DEVICES empty) runs gloo, as in tests/test_distributed.py.
+    return f"accelerate launch --config_file {DDP} --num_machines {machines} --num_processes 2"
 
 
-def _train_argv(base: Path, corpus: Path, out: str) -> list[str]:
+def _train_argv(base: Path, corpus: Path, out: str, epochs: int = 1) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -199,7 +201,7 @@ def _train_argv(base: Path, corpus: Path, out: str) -> list[str]:
         "--out",
         out,
         "--epochs",
-        "1",
+        str(epochs),
         "--max-seq-len",
         "32",
         "--batch-size",
@@ -207,8 +209,9 @@ def _train_argv(base: Path, corpus: Path, out: str) -> list[str]:
     ]
 
 
-def _snakefile(base: Path, corpus: Path) -> str:
-    argv = _train_argv(base, corpus, "{output}")
+def _snakefile(base: Path, corpus: Path, epochs: int = 1) -> str:
+    """One training rule as a multi-node rule asks for it (docs/slurm.md)."""
+    argv = _train_argv(base, corpus, "{output}", epochs)
     command = shlex.join(argv).replace("'{output}'", "{output}")
     return f"""
 rule train:
@@ -236,6 +239,28 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["CUDA_VISIBLE_DEVICES"] = ""
     return {**env, **extra}
+
+
+SNAKEMAKE_SLURM = (
+    sys.executable,
+    "-m",
+    "snakemake",
+    "--executor",
+    "slurm",
+    "--profile",
+    str(PROFILE),
+    "--jobs",
+    "1",
+    "--latency-wait",
+    "5",
+    "--retries",
+    "0",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--slurm-keep-successful-logs",
+)
 
 
 def _scontrol(job_id: str, env: dict[str, str]) -> dict[str, str]:
@@ -283,26 +308,7 @@ def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
     env = _env(cluster)
     start = time.monotonic()
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--executor",
-            "slurm",
-            "--profile",
-            str(PROFILE),
-            "--jobs",
-            "1",
-            "--latency-wait",
-            "5",
-            "--retries",
-            "0",
-            "--slurm-status-command",
-            "squeue",
-            "--slurm-init-seconds-before-status-checks",
-            "2",
-            "--slurm-keep-successful-logs",
-        ],
+        SNAKEMAKE_SLURM,
         cwd=work,
         capture_output=True,
         text=True,
@@ -331,14 +337,19 @@ def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
 
     # The ranks started through srun, one accelerate launcher per node: machine ranks 0 and 1,
     # each on its own node, with the first node as main address.
-    ranks = re.findall(r"machine_rank[= ](\d+)", log)
-    assert sorted(set(ranks)) == ["0", "1"], log[-3000:]
-    for node in nodes:
-        assert node in log, f"no rank line names node {node}:\n{log[-3000:]}"
+    ranks = dict(re.findall(r"slurm_task: machine_rank=(\d+) node=(\S+)", log))
+    assert ranks == {"0": nodes[0], "1": nodes[1]}, log[-3000:]
+    assert f"main_process_ip={nodes[0]} " in log
 
-    record = json.loads((work / "slurm-model/progalign_model.json").read_text())
-    text = json.dumps(record)
-    assert '"num_machines": 2' in text and '"world_size": 2' in text, text[:2000]
+    # One process group over both nodes, not two ranks training apart: 85 blocks of 32 tokens,
+    # 2 per rank and step, 2 ranks -> ceil(85 / 4) = 22 steps (a rank alone would take 43).
+    for name, machines in (("slurm-model", 2), ("local-model", 1)):
+        record = json.loads((work / name / "progalign_model.json").read_text())
+        distributed = record["provenance"]["distributed"]
+        assert distributed["world_size"] == 2 and distributed["num_machines"] == machines
+        assert (distributed["engine"], distributed["backend"]) == ("ddp", "gloo")
+        assert record["corpus"]["train_blocks"] == 85
+        assert record["history"][-1]["step"] == 22
 
     difference = _max_difference(work / "slurm-model", work / "local-model")
     ci_report(
@@ -347,3 +358,90 @@ def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
     )
     assert difference <= WEIGHT_TOLERANCE
     assert torch.isfinite(torch.tensor(difference))
+
+
+def _processes() -> dict[int, tuple[int, list[bytes], str]]:
+    """Every process: pid -> (parent pid, command line, working directory)."""
+    table = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (proc / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            table[int(proc.name)] = (
+                parent,
+                (proc / "cmdline").read_bytes().split(b"\0"),
+                os.readlink(proc / "cwd"),
+            )
+    return table
+
+
+def _rank_pids(work: Path, machine_rank: str) -> list[int]:
+    """The training ranks (``-m progalign.training.rank``, working in ``work``) that the
+    accelerate launcher of machine ``machine_rank`` started."""
+    table = _processes()
+
+    def launched_by_machine(pid: int) -> bool:
+        while pid in table and pid > 1:
+            parent, cmdline, _ = table[pid]
+            if b"--machine_rank" in cmdline:
+                return cmdline[cmdline.index(b"--machine_rank") + 1] == machine_rank.encode()
+            pid = parent
+        return False
+
+    return [
+        pid
+        for pid, (_, cmdline, cwd) in table.items()
+        if b"progalign.training.rank" in cmdline
+        and b"accelerate" not in b" ".join(cmdline)
+        and cwd == str(work)
+        and launched_by_machine(pid)
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.system
+def test_a_killed_rank_fails_the_slurm_job_at_once_and_leaves_no_model(
+    cluster: dict[str, str],
+    tiny_model: Path,
+    tmp_path: Path,
+    ci_report: Callable[[str], None],
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    corpus = _corpus(work / "C017.jsonl", n=200)
+    (work / "Snakefile").write_text(_snakefile(tiny_model, corpus, epochs=3))
+    env = _env(cluster)
+    with (work / "snakemake.log").open("wb") as out:
+        proc = subprocess.Popen(
+            SNAKEMAKE_SLURM, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        deadline = time.monotonic() + 600
+        victims: list[int] = []
+        while not victims and proc.poll() is None and time.monotonic() < deadline:
+            log = (work / "train.log").read_text() if (work / "train.log").exists() else ""
+            if "'loss'" in log:  # both ranks are in the training loop
+                victims = _rank_pids(work, "1")
+            time.sleep(0.5)
+        assert victims, "rank 1 never seen training:\n" + (work / "snakemake.log").read_text()
+        os.kill(victims[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+        rc = proc.wait(timeout=600)
+        after_s = time.monotonic() - killed_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = (work / "snakemake.log").read_text()
+    log = (work / "train.log").read_text()
+    assert rc != 0, text[-3000:]
+    job_id = SUBMITTED.findall(text)[0][1]
+    assert _scontrol(job_id, env)["JobState"] == "FAILED"
+    assert "training stage hislm" in log and "failed with exit status" in log, log[-3000:]
+    assert not (work / "slurm-model").exists()
+    leftovers = [p.name for p in work.glob(".slurm-model*") if p.name != ".slurm-model.launch.log"]
+    assert not leftovers  # only the ranks' log, which the error names, stays
+    assert not _rank_pids(work, "0"), "rank 0 outlived the killed rank"
+    ci_report(f"rank 1 (pid {victims[0]}) killed; the SLURM job failed {after_s:.0f} s later")
+    assert after_s < 120  # srun --kill-on-bad-exit, not the collective's 30-minute timeout
