@@ -154,3 +154,26 @@ def test_one_store_key_format():
     # a packed row's context is never empty, so its key never starts with a marker
     keys = {row_key([5, 6, 7], s) for s in range(4)} | {packed_key([5], [[6, 7]])}
     assert len(keys) == 5
+
+
+def test_a_training_memo_hashes_the_lower_weights_once(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The fingerprint (a sha256 over every lower weight: about a second for SmolLM2 on the
+    CPU) names both the memo and its on-disk store: it is computed once per stage."""
+    import progalign.lowerlayers.memo as memo_module
+
+    calls: list[int] = []
+    real = memo_module.fingerprint
+
+    def counted(model, depth):
+        calls.append(depth)
+        return real(model, depth)
+
+    monkeypatch.setattr(memo_module, "fingerprint", counted)
+    monkeypatch.setenv("PROGALIGN_CACHE", str(tmp_path))
+    model = _llama(tiny_model)
+    memo = training_memo(model, 1, disk=True)
+    assert memo is not None and memo.store is not None
+    assert len(calls) == 1
+    assert memo.store.root.name == memo.fingerprint == real(model, memo.depth)

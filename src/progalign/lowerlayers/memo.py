@@ -30,7 +30,7 @@ from progalign.lowerlayers.adapters import adapter_for, supported
 from progalign.lowerlayers.layers import lower_row, run_upper
 from progalign.lowerlayers.patches import patched
 from progalign.lowerlayers.prefill import PromptState, encode_prompt, extend
-from progalign.lowerlayers.store import LowerStore, fingerprint, parse_row_key, row_key, store_for
+from progalign.lowerlayers.store import LowerStore, fingerprint, parse_row_key, row_key, store_of
 
 #: Keyword arguments a backbone call may carry and still use the memo. ``num_items_in_batch``
 #: is the loss normaliser that ``transformers.Trainer`` passes down with every batch; the
@@ -178,10 +178,11 @@ def memo_for(model: Any, depth: int, *, disk: bool) -> LowerMemo:
     """A memo for ``model``'s bottom ``depth`` layers; ``disk`` shares it across jobs (the
     store of :func:`~progalign.lowerlayers.store.store_for`)."""
     adapter = adapter_for(model)
+    lower_print = fingerprint(model, depth)  # once: the store is named by it
     return LowerMemo(
         depth=depth,
-        fingerprint=fingerprint(model, depth),
-        store=store_for(model, depth) if disk else None,
+        fingerprint=lower_print,
+        store=store_of(lower_print) if disk else None,
         source=adapter.lower_tensors(depth),
         source_backbone=adapter.backbone,
     )

@@ -114,6 +114,12 @@ class LowerStore:
 
 def store_for(model: Any, depth: int) -> LowerStore:
     """The run-wide store of ``model``'s bottom ``depth`` layers (in the progalign cache)."""
+    return store_of(fingerprint(model, depth))
+
+
+def store_of(fingerprint: str) -> LowerStore:
+    """The run-wide store of the lower layers with this :func:`fingerprint` (hashing a model's
+    lower weights takes about a second on the CPU: callers that have it pass it here)."""
     from progalign.io import cache_dir
 
-    return LowerStore(cache_dir() / "lower-activations" / fingerprint(model, depth))
+    return LowerStore(cache_dir() / "lower-activations" / fingerprint)
