@@ -7,6 +7,7 @@ command run locally with 2 processes on one machine (no srun)."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -66,16 +67,27 @@ class _Resources(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+def _profile_defaults(threads: int) -> dict[str, Any]:
+    """The profile's default resources as Snakemake evaluates them for a job (bar -p/-A)."""
+    defaults = yaml.safe_load((PROFILE / "config.yaml").read_text())["default-resources"]
+    resources: dict[str, Any] = {}
+    for key, value in defaults.items():
+        if key.startswith("slurm_"):
+            continue
+        if value == "threads":  # the profile's one expression
+            resources[key] = threads
+        else:
+            resources[key] = ast.literal_eval(value) if isinstance(value, str) else value
+    return resources
+
+
 def _sbatch(threads: int, **rule: Any) -> list[str]:
     """The sbatch options the SLURM executor plugin builds for a rule under the profile."""
     from snakemake_executor_plugin_slurm.submit_string import get_submit_command
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
-    defaults = yaml.safe_load((PROFILE / "config.yaml").read_text())["default-resources"]
-    resources = {k: v for k, v in defaults.items() if not k.startswith("slurm_")}
-    assert resources.pop("cpus_per_task") == "threads"  # the profile's one expression
-    resources["cpus_per_task"] = threads
-    job = SimpleNamespace(resources=_Resources({**resources, **rule}), threads=threads)
+    resources = _Resources({**_profile_defaults(threads), **rule})
+    job = SimpleNamespace(resources=resources, threads=threads)
     params = {
         "run_uuid": "u",
         "slurm_logfile": "log",
@@ -88,7 +100,29 @@ def _sbatch(threads: int, **rule: Any) -> list[str]:
     return shlex.split(call)[call.split().index("--comment") + 1 :][1:]
 
 
-def test_profile_maps_a_multi_node_gpu_rule_to_one_task_per_node() -> None:
+def test_profile_runs_every_job_in_the_batch_shell() -> None:
+    # The jobstep executor wraps a job in `srun -n1 --nodes=1` unless the key `mpi` exists;
+    # the profile sets it (empty: the plugin's MPI checks stay off).
+    assert _profile_defaults(1)["mpi"] == ""
+    assert _profile_defaults(1)["tasks_per_gpu"] == 0
+
+
+def test_profile_maps_a_planned_multi_node_training_rule() -> None:
+    # What the resource plan gives a 70B DPO step: 3 nodes of 8 GPUs, 64 threads and
+    # 346215 MB per node. No --ntasks: SLURM's default for --nodes=3 is one task per node.
+    options = _sbatch(64, nodes=3, tasks=3, gpu=24, mem_mb=346215, runtime=4320)
+    assert options == [
+        "-t",
+        "4320",
+        "--mem",
+        "346215",
+        "--nodes=3",
+        "--cpus-per-task=64",
+        "--gpus=24",
+    ]
+
+
+def test_profile_maps_gpus_per_node_and_explicit_tasks() -> None:
     options = _sbatch(16, nodes=2, tasks=2, mpi="srun", gres="gpu:8", mem_mb=400000)
     assert options == [
         "-t",
@@ -102,7 +136,16 @@ def test_profile_maps_a_multi_node_gpu_rule_to_one_task_per_node() -> None:
     ]  # per node: 16 CPUs, 400 GB, 8 GPUs; no --ntasks-per-gpu (profile: tasks_per_gpu 0)
 
 
-def test_profile_maps_a_one_node_gpu_rule_to_a_job_total() -> None:
+def test_profile_maps_a_cpu_multi_node_rule_and_a_one_node_gpu_rule() -> None:
+    assert _sbatch(2, nodes=2, tasks=2) == [
+        "-t",
+        "60",
+        "--mem",
+        "4000",
+        "--nodes=2",
+        "--ntasks=2",
+        "--cpus-per-task=2",
+    ]
     options = _sbatch(8, gpu=4, mem_mb=64000, runtime=120)
     assert options == ["-t", "120", "--mem", "64000", "--cpus-per-task=8", "--gpus=4"]
 
@@ -209,8 +252,17 @@ def _train_argv(base: Path, corpus: Path, out: str, epochs: int = 1) -> list[str
     ]
 
 
-def _snakefile(base: Path, corpus: Path, epochs: int = 1) -> str:
-    """One training rule as a multi-node rule asks for it (docs/slurm.md)."""
+# A two-node rule's resources in the two forms docs/slurm.md gives: as the resource plan
+# writes them (GPUs as the job's total; the profile's `mpi` default keeps the command out of
+# the jobstep's one-node srun), and with GPUs per node, explicit tasks and mpi.
+RULE_RESOURCES = {
+    "planned": "nodes=2, tasks=2, gpu=2, mem_mb=2000, runtime=20",
+    "per-node": 'nodes=2, tasks=2, mpi="srun", gres="gpu:1", mem_mb=2000, runtime=20',
+}
+
+
+def _snakefile(base: Path, corpus: Path, resources: str, epochs: int = 1) -> str:
+    """One training rule asking for 2 nodes x 1 task x 1 GPU (docs/slurm.md)."""
     argv = _train_argv(base, corpus, "{output}", epochs)
     command = shlex.join(argv).replace("'{output}'", "{output}")
     return f"""
@@ -221,12 +273,7 @@ rule train:
         "train.log",
     threads: 1
     resources:
-        nodes=2,
-        tasks=2,
-        mpi="srun",
-        gres="gpu:1",
-        mem_mb=2000,
-        runtime=20,
+        {resources},
     params:
         launch={_launch(2)!r},
     shell:
@@ -280,19 +327,11 @@ def _max_difference(a: Path, b: Path) -> float:
     return max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
 
 
-@pytest.mark.slow
-@pytest.mark.system
-def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
-    cluster: dict[str, str],
-    tiny_model: Path,
-    tmp_path: Path,
-    ci_report: Callable[[str], None],
-) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
+@pytest.fixture(scope="module")
+def local_reference(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The corpus, and the model trained from it locally by 2 processes on one machine."""
+    work = tmp_path_factory.mktemp("local")
     corpus = _corpus(work / "C017.jsonl")
-    (work / "Snakefile").write_text(_snakefile(tiny_model, corpus))
-
     start = time.monotonic()
     local = subprocess.run(
         [*_train_argv(tiny_model, corpus, str(work / "local-model")), "--launch", _launch(1)],
@@ -302,8 +341,25 @@ def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
         env=_env({}),
         timeout=900,
     )
-    local_s = time.monotonic() - start
     assert local.returncode == 0, local.stderr[-4000:]
+    return {"corpus": corpus, "model": work / "local-model", "seconds": time.monotonic() - start}
+
+
+@pytest.mark.slow
+@pytest.mark.system
+@pytest.mark.parametrize("form", sorted(RULE_RESOURCES))
+def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
+    form: str,
+    cluster: dict[str, str],
+    tiny_model: Path,
+    local_reference: dict[str, Any],
+    tmp_path: Path,
+    ci_report: Callable[[str], None],
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    corpus = local_reference["corpus"]
+    (work / "Snakefile").write_text(_snakefile(tiny_model, corpus, RULE_RESOURCES[form]))
 
     env = _env(cluster)
     start = time.monotonic()
@@ -333,7 +389,10 @@ def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
         check=True,
     ).stdout.split()
     assert len(set(nodes)) == 2
-    assert job["TresPerNode"] == "gres:gpu:1"
+    if form == "planned":
+        assert job["TresPerJob"] == "gres:gpu:2"  # 1 + 1: each node has one
+    else:
+        assert job["TresPerNode"] == "gres:gpu:1"
 
     # The ranks started through srun, one accelerate launcher per node: machine ranks 0 and 1,
     # each on its own node, with the first node as main address.
@@ -343,18 +402,19 @@ def test_a_two_node_training_rule_runs_through_srun_and_matches_the_local_run(
 
     # One process group over both nodes, not two ranks training apart: 85 blocks of 32 tokens,
     # 2 per rank and step, 2 ranks -> ceil(85 / 4) = 22 steps (a rank alone would take 43).
-    for name, machines in (("slurm-model", 2), ("local-model", 1)):
-        record = json.loads((work / name / "progalign_model.json").read_text())
+    for folder, machines in ((work / "slurm-model", 2), (local_reference["model"], 1)):
+        record = json.loads((folder / "progalign_model.json").read_text())
         distributed = record["provenance"]["distributed"]
         assert distributed["world_size"] == 2 and distributed["num_machines"] == machines
         assert (distributed["engine"], distributed["backend"]) == ("ddp", "gloo")
         assert record["corpus"]["train_blocks"] == 85
         assert record["history"][-1]["step"] == 22
 
-    difference = _max_difference(work / "slurm-model", work / "local-model")
+    difference = _max_difference(work / "slurm-model", local_reference["model"])
     ci_report(
-        f"2 nodes x 1 rank through srun: {slurm_s:.0f} s (local 2 processes {local_s:.0f} s); "
-        f"nodes {','.join(nodes)}; max |w_slurm - w_local| = {difference:.3g}"
+        f"{form} resources, 2 nodes x 1 rank through srun: {slurm_s:.0f} s (local 2 processes "
+        f"{local_reference['seconds']:.0f} s); nodes {','.join(nodes)}; "
+        f"max |w_slurm - w_local| = {difference:.3g}"
     )
     assert difference <= WEIGHT_TOLERANCE
     assert torch.isfinite(torch.tensor(difference))
@@ -411,7 +471,9 @@ def test_a_killed_rank_fails_the_slurm_job_at_once_and_leaves_no_model(
     work = tmp_path / "work"
     work.mkdir()
     corpus = _corpus(work / "C017.jsonl", n=200)
-    (work / "Snakefile").write_text(_snakefile(tiny_model, corpus, epochs=3))
+    (work / "Snakefile").write_text(
+        _snakefile(tiny_model, corpus, RULE_RESOURCES["planned"], epochs=3)
+    )
     env = _env(cluster)
     with (work / "snakemake.log").open("wb") as out:
         proc = subprocess.Popen(
