@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -240,3 +241,14 @@ def test_paper_dry_runs_use_the_plan(
     gpus = {int(g) for g in re.findall(r"gpu=(\d+), nodes=\d+, tasks=\d+", out)}
     assert gpus == training_gpus
     assert f"gpu={tp}, mem_mb=" in out  # evaluation jobs ask for their tensor parallel only
+    # Every planned option is one the command knows: each progalign command of the dry run
+    # (its redirections and $(dirname ...) dropped) parses with progalign's own parser.
+    from progalign.cli import build_parser
+
+    parser = build_parser()
+    commands = re.findall(r"Shell command: (progalign .*)", out)
+    assert any("--activation-checkpointing" in c for c in commands)  # 8B RLHF, all 70B training
+    for text in commands:
+        text = re.sub(r"\$\(dirname ([^)]*)\)", r"\1", text)
+        words = shlex.split(text.split(" > ")[0].split(" 2> ")[0])
+        parser.parse_args(words[1:])  # SystemExit (unknown option) fails the test

@@ -12,6 +12,7 @@ from typing import Any
 
 from progalign.errors import ProgalignError
 from progalign.training.launch import add_launch_argument, launching
+from progalign.training.memory import MemorySaving
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,8 @@ def cmd_step_examinee(args: argparse.Namespace) -> int:
     _threads(args.threads)
     spec = _spec(args, require_models=False)
     examinee = get_algorithm(args.algorithm)(**spec.params)
-    with launching(args.launch):  # the training only; evaluation stays in this process
+    # The training only (under the job's launch and memory savings); evaluation stays here.
+    with launching(args.launch, MemorySaving.from_args(args)):
         out = examinee_step(
             spec, examinee, args.seed, args.step, args.previous, args.feedback, args.out
         )
@@ -299,7 +301,8 @@ def cmd_step_humans(args: argparse.Namespace) -> int:
     _threads(args.threads)
     spec = _spec(args, require_models=False)
     judge = get_challenge(args.challenge)(**spec.challenge_params.get(args.challenge, {}))
-    with launching(args.launch):  # the training only; evaluation stays in this process
+    # The training only (under the job's launch and memory savings); evaluation stays here.
+    with launching(args.launch, MemorySaving.from_args(args)):
         out = humans_step(
             spec,
             judge,

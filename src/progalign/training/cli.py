@@ -11,6 +11,7 @@ from typing import Any
 
 from progalign.errors import ProgalignError
 from progalign.training.launch import add_launch_argument, launching
+from progalign.training.memory import MemorySaving
 
 
 def register(sub: Any) -> None:
@@ -76,7 +77,7 @@ def _train(args: argparse.Namespace) -> int:
         from progalign.training.sft import read_instructions
 
         read_instructions(args.sft)  # fail on a bad file before hours of pre-training
-    with launching(args.launch):
+    with launching(args.launch, MemorySaving.from_args(args)):
         train_hislm(
             resolve_model(args.base),
             records,

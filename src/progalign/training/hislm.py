@@ -74,7 +74,10 @@ def _split(blocks: list[list[int]], fraction: float, seed: int) -> tuple[list, l
 def _arguments(cfg: HislmConfig, scratch: Path, has_val: bool, steps: int) -> Any:
     from transformers import TrainingArguments
 
-    kwargs: dict[str, Any] = {}
+    from progalign.training.launch import current_memory
+    from progalign.training.memory import trainer_options
+
+    kwargs: dict[str, Any] = trainer_options(current_memory())
     if cfg.lr_scheduler == "polynomial":
         kwargs["lr_scheduler_kwargs"] = {"lr_end": cfg.lr_end, "power": cfg.schedule_power}
     return TrainingArguments(

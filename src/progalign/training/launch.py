@@ -34,6 +34,8 @@ from typing import Any
 
 from progalign.errors import ProgalignError, SettingError
 from progalign.io import read_json, remove_stale_siblings, scratch_dir, sha256_file, write_json
+from progalign.training import memory
+from progalign.training.memory import MemorySaving
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +54,26 @@ _LAUNCH: contextvars.ContextVar[str | None] = contextvars.ContextVar("launch", d
 
 
 @contextlib.contextmanager
-def launching(text: str | None) -> Iterator[None]:
+def launching(text: str | None, memory_saving: MemorySaving | None = None) -> Iterator[None]:
     """Train every stage started inside the block under the launch prefix ``text``.
 
     Args:
         text: An accelerate command prefix; None or blank leaves the current choice
             (the environment's :data:`LAUNCH_ENV`, else in-process training).
+        memory_saving: Memory savings for those stages (None: leave the current ones).
     """
-    if text is not None and text.strip():
-        launch_words(text)  # fail on a bad prefix before any work
-        token = _LAUNCH.set(text)
-        try:
-            yield
-        finally:
-            _LAUNCH.reset(token)
-    else:
+    with contextlib.ExitStack() as stack:
+        if memory_saving is not None:
+            stack.enter_context(memory.saving(memory_saving))
+        if text is not None and text.strip():
+            launch_words(text)  # fail on a bad prefix before any work
+            token = _LAUNCH.set(text)
+            stack.callback(_LAUNCH.reset, token)
         yield
 
 
 def add_launch_argument(parser: Any) -> None:
-    """Add ``--launch TEXT`` to a training command's argument parser."""
+    """Add ``--launch TEXT`` and the memory savings' flags to a training command's parser."""
     parser.add_argument(
         "--launch",
         metavar="TEXT",
@@ -79,6 +81,7 @@ def add_launch_argument(parser: Any) -> None:
         "--config_file configs/accelerate/zero3.yaml --num_machines 1 --num_processes 8' "
         f"(default: ${LAUNCH_ENV}, else in this process; docs/distributed.md)",
     )
+    memory.add_memory_arguments(parser)
 
 
 def current_launch() -> str | None:
@@ -98,6 +101,17 @@ def launched() -> dict[str, Any] | None:
     data = read_json(request)
     info: dict[str, Any] = data.get("launch") or {} if isinstance(data, dict) else {}
     return info
+
+
+def current_memory() -> MemorySaving:
+    """The memory savings in force: in a launched rank, those its request carries; elsewhere
+    those the command set (:func:`progalign.training.memory.saving`)."""
+    request = os.environ.get(RANK_ENV)
+    if not request:
+        return memory.in_force()
+    data = read_json(request)
+    saved = data.get("memory") if isinstance(data, dict) else None
+    return MemorySaving(**saved) if isinstance(saved, dict) else MemorySaving()
 
 
 def processes() -> int:
@@ -263,7 +277,12 @@ def delegate(stage: str, out_dir: Path, record_file: str, arguments: dict[str, A
         return None
     out_dir = Path(out_dir)
     words = launch_words(text)
-    request = {"stage": stage, "arguments": arguments, "launch": launch_description(words)}
+    request = {
+        "stage": stage,
+        "arguments": arguments,
+        "launch": launch_description(words),
+        "memory": memory.in_force().to_json(),
+    }
     with scratch_dir(out_dir) as scratch:
         path = scratch / REQUEST_FILE
         write_json(path, request)

@@ -97,6 +97,7 @@ def train_rloo(
         from trl import RLOOConfig, RLOOTrainer
 
         from progalign.lowerlayers import prefilled_generate
+        from progalign.training.launch import current_memory
         from progalign.training.reward import load_reward_model
 
         reward_model = load_reward_model(reward_dir)
@@ -111,6 +112,7 @@ def train_rloo(
             temperature=settings.temperature,
             top_p=settings.top_p,
             disable_dropout=True,
+            ds3_gather_for_generation=current_memory().gather_for_generation,
         )
         rows = [{"prompt": [{"role": "user", "content": p}]} for p in prompts]
         trainer = RLOOTrainer(

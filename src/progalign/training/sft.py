@@ -91,6 +91,9 @@ def sft_phase(
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
+        from progalign.training.launch import current_memory
+        from progalign.training.memory import trainer_options
+
         if ctx.tokenizer.chat_template is None:
             raise ProgalignError("SFT needs a tokenizer with a chat template")
         config = SFTConfig(
@@ -107,6 +110,7 @@ def sft_phase(
             report_to="none",
             logging_steps=1,
             dataloader_num_workers=0,
+            **trainer_options(current_memory()),
         )
         return SFTTrainer(
             model=ctx.model,

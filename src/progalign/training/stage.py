@@ -168,6 +168,9 @@ def trainer_arguments(settings: TrainSettings, scratch: Path) -> dict[str, Any]:
     """Keyword arguments common to every TRL config (``TrainingArguments`` fields)."""
     import torch
 
+    from progalign.training.launch import current_memory
+    from progalign.training.memory import trainer_options
+
     gpu = on_gpu()
     return {
         "output_dir": str(scratch),
@@ -183,7 +186,8 @@ def trainer_arguments(settings: TrainSettings, scratch: Path) -> dict[str, Any]:
         "use_cpu": not gpu,
         "bf16": gpu and torch.cuda.is_bf16_supported(),
         "fp16": False,
-        "activation_checkpointing": False,  # small models; keeps runs simple and deterministic
+        # Off unless the job was told to save memory (the resource plan: docs/resources.md).
+        **trainer_options(current_memory()),
         "save_strategy": "no",
         "eval_strategy": "no",
         "logging_strategy": "steps",
@@ -351,7 +355,8 @@ def run_stage(stage: Stage) -> dict[str, Any]:
         trl_scores_labelled_positions_only,
     )
     from progalign.training import distributed
-    from progalign.training.launch import launched
+    from progalign.training.launch import current_memory, launched
+    from progalign.training.memory import MemorySaving
 
     if not stage.phases:
         raise SettingError(f"stage {stage.name} has no phases")
@@ -410,6 +415,9 @@ def run_stage(stage: Stage) -> dict[str, Any]:
             record.setdefault("provenance", {})["distributed"] = distributed.description(
                 trainer, launch, memo_was_off
             )
+        saving = current_memory()
+        if saving != MemorySaving():  # recorded when the job was told to save memory
+            record.setdefault("provenance", {})["memory_saving"] = saving.to_json()
         write_json(tmp / stage.record_file, record)
     return record
 
