@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the system packages that the container and SLURM tests need (Debian/Ubuntu, as root):
-# podman + runc + debootstrap (build and run the CPU image), slurmctld + slurmd + slurm-client +
+# podman + runc + debootstrap (build and run the CPU image), docker-registry (a loopback registry
+# for the image push test), slurmctld + slurmd + slurm-client +
 # munge (a one-node SLURM cluster, scripts/slurm-cluster.sh), chromium (the HTML leaderboard's
 # browser test). Idempotent: installs only what is missing, never starts a service (the scripts
 # start what they need).
 set -euo pipefail
-packages=(podman runc debootstrap uidmap slurmctld slurmd slurm-client munge chromium)
+packages=(podman runc debootstrap uidmap docker-registry slurmctld slurmd slurm-client munge chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ import yaml
 
 from progalign.errors import InputError, SettingError
 from progalign.images.lock import check_ref, pin_image, pinned, read_lock
-from system_workflow import ROOT, copy_checkout, snakemake
+from system_workflow import ROOT, copy_checkout, require_binaries, snakemake
 from test_containers import _shim_path
 
 CPU_REF = "docker://localhost/progalign@sha256:" + "ab" * 32
@@ -332,3 +335,88 @@ def test_gpu_check_skips_training_without_trl(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     result = yaml.safe_load((tmp_path / "train.json").read_text())
     assert result["status"] == "skipped" and "missing trl" in result["reason"]
+
+
+# --- the publish path, against a real registry on loopback ---------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.system
+@pytest.mark.network
+def test_push_records_the_digest_the_registry_serves(tmp_path: Path) -> None:
+    """`build-images.sh --push` against a Docker registry (distribution) on loopback: the lock's
+    ref is REGISTRY/progalign@<digest>, and that digest is the one the registry returns for the
+    pushed tag (not the local one)."""
+    require_binaries("podman", "runc", "debootstrap", "docker-registry", why="registry push")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 0.1,
+                "log": {"level": "warn"},
+                "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}},
+                "http": {"addr": f"127.0.0.1:{port}"},
+            }
+        )
+    )
+    registry = f"127.0.0.1:{port}"
+    lock = tmp_path / "images.lock.yaml"
+    with subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stderr=subprocess.DEVNULL
+    ) as server:
+        try:
+            _wait_for(f"http://{registry}/v2/")
+            done = subprocess.run(
+                ["bash", "scripts/build-images.sh", "--push", registry, "cpu"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=3000,
+                env={
+                    **os.environ,
+                    "PROGALIGN_IMAGES_LOCK": str(lock),
+                    "PROGALIGN_PUSH_TLS_VERIFY": "false",
+                },
+            )
+            assert done.returncode == 0, done.stderr[-4000:]
+            version = _project_version()
+            request = urllib.request.Request(
+                f"http://{registry}/v2/progalign/manifests/{version}-cpu",
+                method="HEAD",
+                headers={"Accept": ", ".join(MANIFEST_TYPES)},
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                served = answer.headers["Docker-Content-Digest"]
+        finally:
+            server.terminate()
+    entry = read_lock(lock)["cpu"]
+    assert entry["ref"] == f"docker://{registry}/progalign@{served}"
+    assert entry["local"].split("@")[1] != served  # compressed on the way: another manifest
+    assert int(entry["size_bytes"]) > 10**9 and int(entry["build_seconds"]) >= 0
+
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+
+def _wait_for(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _project_version() -> str:
+    import tomllib
+
+    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])

@@ -47,6 +47,12 @@ def pinned_image(target):
                 f"{exc}. Fix: {FIX_HINT.format(target=target)}"
             ) from None
         _PINNED[target] = None if pin is None else pin.ref
+        if _IN_CONTAINERS and pin is not None and "://localhost/" in pin.ref:
+            logger.warning(
+                f"The {target} image {pin.ref} names this machine's podman storage, which"
+                " apptainer cannot pull from; publish it (scripts/build-images.sh --push"
+                " REGISTRY) or build a SIF (--sif), then pin that (docs/containers.md)."
+            )
     return _PINNED[target]
 
 
