@@ -1,6 +1,6 @@
 """The parts of measurements/gpu_check.sh (run it, not this file; see measurements/RESULTS.md).
 
-    python measurements/gpu_check.py env|backend|train|two-process OUT_DIR
+    python measurements/gpu_check.py env|backend|vllm|train|two-process OUT_DIR
 
 Each part writes ``OUT_DIR/<part>.json`` with ``status`` ``ok``, ``skipped`` (a library it needs
 is not installed, or not enough GPUs; ``reason`` says which) or ``failed`` (``error``), and
@@ -63,12 +63,12 @@ def _device() -> str:
     return "cuda"
 
 
-def _tiny(out: Path) -> Path:
+def _tiny(out: Path, name: str = "tiny", hidden_size: int = 128, num_heads: int = 4) -> Path:
     from progalign.models.tiny import build_tiny_model
 
-    folder = out / "work" / "tiny"
+    folder = out / "work" / name
     if not (folder / "config.json").is_file():
-        build_tiny_model(folder, seed=0, hidden_size=128, num_layers=4, num_heads=4)
+        build_tiny_model(folder, seed=0, hidden_size=hidden_size, num_layers=4, num_heads=num_heads)
     return folder
 
 
@@ -109,7 +109,10 @@ def _requests() -> list[Any]:
 def _scores(model: Path, device: str, dtype: str, requests: list[Any]) -> tuple[list, float]:
     from progalign.backends.hf import HFBackend
 
-    backend = HFBackend(str(model), device=device, dtype=dtype, batch_size=8)
+    return _score(HFBackend(str(model), device=device, dtype=dtype, batch_size=8), requests)
+
+
+def _score(backend: Any, requests: list[Any]) -> tuple[list, float]:
     contexts = [backend.format_prompt(r.context, "", "chat") for r in requests]
     formatted = [type(r)(c, r.continuations) for r, c in zip(requests, contexts, strict=True)]
     start = time.perf_counter()
@@ -166,6 +169,31 @@ def part_backend(out: Path) -> dict[str, Any]:
             f"bfloat16 on {device}": bf16_s,
             f"float32 on {device}": fp32_s,
         },
+    }
+
+
+def part_vllm(out: Path) -> dict[str, Any]:
+    """progalign's vLLM backend in bf16 against the HF backend in fp32 on the CPU."""
+    if _missing(("vllm",)):
+        raise Skip("vLLM is not installed (it is in the GPU image, containers/Dockerfile)")
+    if DEVICE == "cpu":
+        raise Skip("vLLM runs on CUDA only")
+    _device()
+    from progalign.backends.vllm import VLLMBackend
+
+    # head dim 128 (hidden 256, 2 heads): a size every vLLM attention backend supports
+    model, requests = _tiny(out, "tiny-vllm", hidden_size=256, num_heads=2), _requests()
+    reference, cpu_s = _scores(model, "cpu", "float32", requests)
+    start = time.perf_counter()
+    backend = VLLMBackend(str(model), dtype="bfloat16", tensor_parallel_size=1,
+                          gpu_memory_utilization=0.3)  # fmt: skip
+    load_s = time.perf_counter() - start
+    scores, vllm_s = _score(backend, requests)
+    return {
+        "model": "tiny random Llama (hidden 256, 2 heads, 4 layers, vocab 512, seed 0)",
+        "versions": {name: _version(name) for name in ("vllm", "transformers", "torch")},
+        "bfloat16 vllm vs float32 hf on cpu": _agreement(scores, reference),
+        "seconds": {"reference": cpu_s, "vllm load": load_s, "vllm scoring": vllm_s},
     }
 
 
@@ -267,6 +295,7 @@ def part_two_process(out: Path) -> dict[str, Any]:
 PARTS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "env": part_env,
     "backend": part_backend,
+    "vllm": part_vllm,
     "train": part_train,
     "two-process": part_two_process,
 }

@@ -8,6 +8,8 @@
 #   env          versions, GPUs, driver
 #   backend      progalign's HF evaluation backend on a tiny random Llama built here: bf16 (and
 #                fp32) on CUDA against fp32 on the CPU -- max |Δ log-prob|, argmax agreement
+#   vllm         progalign's vLLM backend (bf16) against the same fp32 CPU scores (skipped without
+#                vLLM, i.e. outside the GPU image)
 #   train        one DPO step and one SFT step on CUDA through progalign's training stages
 #                (skipped, not failed, when trl/datasets/accelerate/pydantic are missing)
 #   two-process  the DPO step as `accelerate launch --num_processes 2` (DDP) when there are 2 GPUs,
@@ -32,7 +34,7 @@ echo "gpu_check: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), $($py --version 
   "device ${PROGALIGN_GPU_CHECK_DEVICE:-cuda}, output in $out"
 git rev-parse HEAD 2>/dev/null | sed 's/^/gpu_check: commit /'
 failed=()
-for part in env backend train two-process; do
+for part in env backend vllm train two-process; do
   echo "=== $part"
   start=$SECONDS
   "$py" measurements/gpu_check.py "$part" "$out" || failed+=("$part")
@@ -43,7 +45,7 @@ echo "=== summary"
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
-for part in ("env", "backend", "train", "two-process"):
+for part in ("env", "backend", "vllm", "train", "two-process"):
     path = out / f"{part}.json"
     r = json.loads(path.read_text()) if path.is_file() else {"status": "no output"}
     detail = r.get("reason") or r.get("error") or ""
@@ -56,6 +58,10 @@ for part in ("env", "backend", "train", "two-process"):
         a = r[key]
         detail = (f"{key} vs float32 on cpu: max |Δ logprob| {a['max_abs_logprob_diff']:.3g}, "
                   f"argmax {a['argmax_agreement']}")
+    if part == "vllm" and r["status"] == "ok":
+        a = r["bfloat16 vllm vs float32 hf on cpu"]
+        detail = (f"bf16 vLLM {r['versions']['vllm']} vs float32 on cpu: max |Δ logprob| "
+                  f"{a['max_abs_logprob_diff']:.3g}, argmax {a['argmax_agreement']}")
     if part == "train" and r["status"] == "ok":
         detail = (f"{r['device']}: DPO loss {r['dpo']['train_loss']:.4g} "
                   f"({r['dpo']['seconds']:.1f} s), SFT loss {r['sft']['train_loss']:.4g} "

@@ -128,7 +128,9 @@ base_image() {
 wheels_for() {  # $1 target -> prints the wheel folder (empty folder for gpu unless GPU_WHEELS=1)
   local t=$1 reqs dir
   if [ "$t" = cpu ]; then reqs=(envs/cpu.txt envs/dev.txt); else reqs=(envs/gpu.txt); fi
-  dir=$CACHE/wheels-$t-$(sha_of "${reqs[@]}")
+  local hashed=("${reqs[@]}")
+  [ -f "envs/$t-overrides.txt" ] && hashed+=("envs/$t-overrides.txt")
+  dir=$CACHE/wheels-$t-$(sha_of "${hashed[@]}")
   if [ -f "$dir/.complete" ]; then echo "$dir"; return; fi
   mkdir -p "$dir"
   if [ "$t" = gpu ] && [ "${GPU_WHEELS:-0}" != 1 ]; then echo "$dir"; return; fi
@@ -137,6 +139,10 @@ wheels_for() {  # $1 target -> prints the wheel folder (empty folder for gpu unl
   for r in "${reqs[@]}"; do req_args+=(-r "$r"); done
   log "pip wheel ${reqs[*]} -> $dir"
   "$PY" -m pip wheel --quiet --wheel-dir "$dir" "${extra[@]}" "setuptools>=68" "${req_args[@]}" >&2
+  # envs/<target>-overrides.txt: installed with --no-deps over the lock (containers/Dockerfile)
+  if [ -f "envs/$t-overrides.txt" ]; then
+    "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$dir" -r "envs/$t-overrides.txt" >&2
+  fi
   touch "$dir/.complete"
   echo "$dir"
 }
