@@ -18,11 +18,16 @@ ALGORITHMS = {slug(a): a for a in BENCH["algorithms"]}
 # resources.* hardware; a stage that cannot fit stops the workflow here, before any job (a dry
 # run too). A CPU run (resources.gpus_per_node 0) keeps resources.threads/mem_mb/runtime.
 PLAN = make_plan(resolve_settings(config))
-# examinee steps plan per optimiser: algorithm slug -> "dpo", "rlhf" or "any" (a plug-in)
-OPTIMISER = {
-    s: (o if (o := getattr(get_algorithm(a), "optimiser", "any")) in OPTIMISER_STAGES else "any")
-    for s, a in ALGORITHMS.items()
-}
+
+
+def _optimiser(algorithm):
+    """Examinee steps plan per optimiser: "dpo", "rlhf" or "any" (a plug-in without one)."""
+    stage = getattr(get_algorithm(algorithm), "optimiser", "any")
+    return stage if stage in OPTIMISER_STAGES else "any"
+
+
+# algorithm slug -> optimiser
+OPTIMISER = {s: _optimiser(a) for s, a in ALGORITHMS.items()}
 
 
 def planned(rule, key):
@@ -47,6 +52,8 @@ def planned_resources(rule):
         return PLAN.get(rule).resources()
     keys = PLAN.get(rule, "any").resources()
     return {k: planned(rule, k) for k in keys}
+
+
 SEEDS = BENCH["seeds"]
 Q = config["questionnaire"]
 QNAME = (
