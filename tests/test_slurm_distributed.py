@@ -2,8 +2,9 @@
 rule with 2 nodes x 1 task each on a real two-node loopback cluster (scripts/slurm-cluster.sh
 with PROGALIGN_SLURM_NODES=2, one stand-in GPU per node), run through
 `snakemake --executor slurm --profile workflow/profiles/slurm`: its ranks start through `srun` +
-accelerate (machine ranks 0 and 1 on the two nodes) and its weights equal those of the same
-command run locally with 2 processes on one machine (no srun)."""
+accelerate (machine ranks 0 and 1 on the two nodes, one process group) and its weights equal
+those of the same command run locally with 2 processes on one machine (no srun); a rank killed
+mid-training fails the SLURM job within seconds and leaves no model. docs/slurm.md."""
 
 from __future__ import annotations
 
