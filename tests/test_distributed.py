@@ -1,9 +1,12 @@
 """Training stages under ``accelerate launch`` (progalign.training.launch, docs/distributed.md).
 
-The launched tests run real ``accelerate launch`` subprocesses: 2 CPU processes with gloo
-(DDP, ``configs/accelerate/ddp.yaml``), tiny random models, a few optimiser steps. Each stage
-trained by 2 processes with per-device batch 1 must give the weights of 1 process with batch 2
-(the same global batch, the same data order) within :data:`REL_L2` and :data:`MAX_ABS`.
+The launched tests run real ``accelerate launch`` subprocesses: 2 CPU processes with gloo,
+tiny random models, a few optimiser steps, under plain data parallel
+(``configs/accelerate/ddp.yaml``) and under DeepSpeed ZeRO-3 (``zero3.yaml``: parameters,
+gradients and optimiser states sharded, DeepSpeed's CPU accelerator; FSDP does not run on CPU
+with accelerate 1.15). Each stage trained by 2 processes with per-device batch 1 must give the
+weights of 1 process with batch 2 (the same global batch, the same data order) within
+:data:`REL_L2` and :data:`MAX_ABS`, and save a plain model folder.
 """
 
 from __future__ import annotations
@@ -269,11 +272,26 @@ def settings(batch_size: int, **extra: object) -> TrainSettings:
     return TrainSettings(learning_rate=LR, epochs=1, batch_size=batch_size, seed=0, **extra)
 
 
+#: The engine each accelerate config of these tests gives (the record's ``engine``).
+ENGINES = {"ddp.yaml": "ddp", "zero2.yaml": "deepspeed-zero2", "zero3.yaml": "deepspeed-zero3"}
+
+
+def engine_config(config: str) -> str:
+    """``config``, skipping the test where its engine is not installed."""
+    if config.startswith("zero"):
+        pytest.importorskip("deepspeed")
+    return config
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("config", ["ddp.yaml", "zero3.yaml"])
 @pytest.mark.parametrize("stage", ["dpo", "reward", "sft"])
 def test_two_processes_match_one(
-    stage: str, tiny_model: Path, tmp_path: Path, cpu_only: None, ci_report: object
+    stage: str, config: str, tiny_model: Path, tmp_path: Path, cpu_only: None, ci_report: object
 ) -> None:
+    """DDP and the sharded ZeRO-3 (DPO's frozen reference prepared by TRL for DeepSpeed)."""
+    engine_config(config)
+
     def train(out: Path, batch_size: int) -> dict[str, object]:
         if stage == "dpo":
             return train_dpo(tiny_model, PAIRS, out, settings(batch_size, sft_weight=0.5))
@@ -283,16 +301,25 @@ def test_two_processes_match_one(
         return train_sft_pairs(tiny_model, records, out, settings(batch_size))
 
     one = train(tmp_path / "one", 2)
-    with launch.launching(launch_text(2)):
+    with launch.launching(launch_text(2, config)):
         two = train(tmp_path / "two", 1)
     assert two["steps"] == one["steps"] == 2
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
     diff, moved = assert_same(tmp_path / "one", tmp_path / "two", tiny_model)
-    ci_report(f"{stage}: 2 processes vs 1: |dw| {diff:.2e} of update {moved:.2e}")  # type: ignore[operator]
     entry = distributed_entry(tmp_path / "two")
+    ci_report(
+        f"{stage} {config}: 2 processes vs 1: |dw| {diff:.2e} of update {moved:.2e}, "
+        f"parameter share per rank {entry['parameter_share']}"
+    )  # type: ignore[operator]
     assert entry["world_size"] == 2 and entry["num_machines"] == 1
-    assert entry["engine"] == "ddp" and entry["backend"] == "gloo"
-    assert entry["accelerate_config"] == str(CONFIGS / "ddp.yaml")
+    assert entry["engine"] == ENGINES[config] and entry["backend"] == "gloo"
+    assert entry["accelerate_config"] == str(CONFIGS / config)
+    # ZeRO-3 really shards: each rank held half the parameters (a little more: padding).
+    share = entry["parameter_share"]
+    if config == "ddp.yaml":
+        assert share is None
+    else:
+        assert 0.5 <= share <= 0.52, share  # type: ignore[operator]
     assert len(str(entry["accelerate_config_sha256"])) == 64
     assert (
         "distributed"
@@ -321,14 +348,16 @@ def write_corpus(path: Path, n: int = 12) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("config", ["ddp.yaml", "zero3.yaml"])
 def test_hislm_cli_two_processes_match_one(
-    tiny_model: Path, tmp_path: Path, cpu_only: None, ci_report: object
+    config: str, tiny_model: Path, tmp_path: Path, cpu_only: None, ci_report: object
 ) -> None:
     """``progalign train-hislm --launch``; top-k layers, so the in-process run uses the
     lower-layer memo and the distributed one switches it off (recorded)."""
+    engine_config(config)
     corpus = write_corpus(tmp_path / "C017.jsonl")
-    config = tmp_path / "hislm.yaml"
-    config.write_text(
+    hislm_config = tmp_path / "hislm.yaml"
+    hislm_config.write_text(
         "hislm: {epochs: 1, learning_rate: 0.001, lr_scheduler: constant, warmup_ratio: 0,"
         " max_seq_len: 16, val_fraction: 0, max_tokens: 128, top_k_layers: 2}\n"
     )
@@ -341,47 +370,56 @@ def test_hislm_cli_two_processes_match_one(
                 "progalign.cli",
                 "train-hislm",
                 *("--base", str(tiny_model), "--corpus", str(corpus), "--out", str(out)),
-                *("--config", str(config), "--batch-size", str(batch), *extra),
+                *("--config", str(hislm_config), "--batch-size", str(batch), *extra),
             ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
 
     cli(tmp_path / "one", 2)
-    cli(tmp_path / "two", 1, "--launch", launch_text(2))
+    cli(tmp_path / "two", 1, "--launch", launch_text(2, config))
     diff, moved = assert_same(tmp_path / "one", tmp_path / "two", tiny_model)
-    ci_report(f"hislm: 2 processes vs 1: |dw| {diff:.2e} of update {moved:.2e}")  # type: ignore[operator]
+    ci_report(f"hislm {config}: 2 processes vs 1: |dw| {diff:.2e} of update {moved:.2e}")  # type: ignore[operator]
     one = json.loads((tmp_path / "one" / "progalign_model.json").read_text())
     two = json.loads((tmp_path / "two" / "progalign_model.json").read_text())
     assert one["corpus"]["train_blocks"] == two["corpus"]["train_blocks"] == 8
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
     assert one["lower_layers"] is not None and two["lower_layers"] is None
     assert two["provenance"]["distributed"]["lower_layer_memo"] == "off (distributed run)"
+    assert two["provenance"]["distributed"]["engine"] == ENGINES[config]
 
 
 @pytest.mark.slow
-def test_rloo_two_processes(tiny_model: Path, tmp_path: Path, cpu_only: None) -> None:
+@pytest.mark.parametrize("config", ["ddp.yaml", "zero2.yaml", "zero3.yaml"])
+def test_rloo_two_processes(config: str, tiny_model: Path, tmp_path: Path, cpu_only: None) -> None:
     """RLOO samples its completions, and each rank samples its own share from its own
     generator, so 2 processes cannot reproduce 1 process's samples or weights. Checked: the
-    launched run trains (reference and reward model prepared by TRL on both ranks), logs
-    rewards for every step, and writes a plain model folder with its distributed record."""
+    launched run trains (reference and reward model prepared by TRL on both ranks; ZeRO-2 as
+    upstream ran PPO, ZeRO-3 as the RLHF step runs by default), logs rewards for every step,
+    and writes a plain model folder with its distributed record."""
     from transformers import AutoModelForCausalLM
 
+    engine_config(config)
     train_reward_model(tiny_model, PAIRS, tmp_path / "rm", settings(2))
     rloo = settings(1, num_generations=2, max_new_tokens=4, beta=0.1)
     prompts = ["Is the law just?", "Is the king good?"]
     with pytest.raises(ProgalignError, match=r"1 × 1 × 1 = 1 completions"):
         train_rloo(tiny_model, tmp_path / "rm", prompts, tmp_path / "bad", rloo)
-    with launch.launching(launch_text(2)):
+    with launch.launching(launch_text(2, config)):
         record = train_rloo(tiny_model, tmp_path / "rm", prompts, tmp_path / "two", rloo)
     assert record["steps"] == 2
     assert all("reward" in row for row in record["history"][:2])  # type: ignore[index]
-    assert distributed_entry(tmp_path / "two")["world_size"] == 2
+    entry = distributed_entry(tmp_path / "two")
+    assert entry["world_size"] == 2 and entry["engine"] == ENGINES[config]
     AutoModelForCausalLM.from_pretrained(tmp_path / "two")
-    moved = max(
-        float((a - weights(tiny_model)[k]).abs().max())  # type: ignore[operator]
-        for k, a in weights(tmp_path / "two").items()
-    )
+    start, trained = weights(tiny_model), weights(tmp_path / "two")
+    # ZeRO-2 saves the module's state dict, where the tiny model's tied output layer is a
+    # second name of the embedding: written twice, equal (the weights load tied either way).
+    extra = trained.keys() - start.keys()
+    assert extra <= {"lm_head.weight"} and start.keys() <= trained.keys()
+    if extra:
+        assert bool((trained["lm_head.weight"] == trained["model.embed_tokens.weight"]).all())  # type: ignore[attr-defined]
+    moved = max(float((trained[k] - a).abs().max()) for k, a in start.items())  # type: ignore[operator]
     assert moved > 1e-4
 
 
@@ -431,9 +469,9 @@ def test_killed_rank_fails_the_stage_and_leaves_nothing_finished(
 def test_sharded_run_saves_a_plain_model_folder(
     config: str, tiny_model: Path, tmp_path: Path
 ) -> None:
-    """FSDP / ZeRO-3 on 2 GPUs gather one full state dict on save. accelerate 1.15 runs
-    neither on CPU (FSDP is enabled for GPU-like devices only; DeepSpeed treats a CPU process
-    as not distributed), so this runs only where 2 CUDA devices exist."""
+    """FSDP / ZeRO-3 on 2 GPUs gather one full state dict on save, in bf16. ZeRO-3 also runs
+    on CPU (:func:`test_two_processes_match_one`); accelerate 1.15 enables FSDP for GPU-like
+    devices only, so FSDP is checked only where 2 CUDA devices exist."""
     import torch
     from transformers import AutoModelForCausalLM
 

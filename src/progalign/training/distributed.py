@@ -73,7 +73,7 @@ def deepspeed_model_init() -> Any:
     The stages load their models before the trainer exists; this sets the DeepSpeed
     configuration that ``from_pretrained`` consults, as ``TrainingArguments`` does for an
     accelerate DeepSpeed launch, so that under ZeRO-3 each rank loads only its shard (the
-    policy, DPO's reference, the reward model). Not run on CPU here (docs/distributed.md).
+    policy, DPO's reference, the reward model; docs/distributed.md).
 
     Returns:
         The accelerate ``DeepSpeedPlugin`` (keep it referenced for the process's life), or
@@ -86,6 +86,31 @@ def deepspeed_model_init() -> Any:
     plugin = DeepSpeedPlugin()
     plugin.set_deepspeed_weakref()
     return plugin
+
+
+def cpu_deepspeed() -> bool:
+    """Whether this process is a rank of a DeepSpeed launch on a machine without CUDA."""
+    import torch
+
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    return deepspeed and not torch.cuda.is_available()
+
+
+def prepare_cpu_deepspeed() -> None:
+    """Let DeepSpeed run on CPU ranks (gloo), as it runs on GPU ranks.
+
+    accelerate 1.15 treats a rank that is not on CPU and finds no GPU as not distributed
+    (one process) while DeepSpeed's CPU accelerator joins all ranks over gloo, so the batch
+    sizes DeepSpeed checks disagree. Building accelerate's process state with the gloo backend
+    first, and letting the trainer keep it (``use_configured_state``:
+    :func:`progalign.training.stage.device_arguments`), gives both the launch's world size.
+    Does nothing elsewhere.
+    """
+    if not cpu_deepspeed():
+        return
+    from accelerate import PartialState
+
+    PartialState(backend="gloo")
 
 
 def engine(accelerator: Any) -> str:
@@ -101,6 +126,17 @@ def engine(accelerator: Any) -> str:
     if kind == DistributedType.NO:
         return "single-process"
     return "ddp"
+
+
+def held_share(model: Any) -> float | None:
+    """Share of ``model``'s parameter elements this rank holds: about 1/world size when
+    ZeRO-3 partitions them (DeepSpeed's ``ds_tensor`` shards), None when every rank holds
+    them whole."""
+    params = list(model.parameters())
+    if not params or not all(hasattr(p, "ds_tensor") for p in params):
+        return None
+    held = sum(p.ds_tensor.numel() for p in params)
+    return round(held / sum(p.ds_numel for p in params), 4)
 
 
 def description(trainer: Any, launch: dict[str, Any], memo_off: bool) -> dict[str, Any]:
@@ -123,4 +159,5 @@ def description(trainer: Any, launch: dict[str, Any], memo_off: bool) -> dict[st
         "accelerate_config": launch.get("accelerate_config"),
         "accelerate_config_sha256": launch.get("accelerate_config_sha256"),
         "lower_layer_memo": "off (distributed run)" if memo_off else None,
+        "parameter_share": held_share(trainer.model),
     }

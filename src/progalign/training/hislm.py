@@ -27,7 +27,7 @@ import torch
 from progalign.errors import ProgalignError
 from progalign.io import sha256_file
 from progalign.training.config import HislmConfig
-from progalign.training.stage import Phase, Stage, StageOutcome, run_stage
+from progalign.training.stage import Phase, Stage, StageOutcome, device_arguments, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _arguments(cfg: HislmConfig, scratch: Path, has_val: bool, steps: int) -> An
     from progalign.training.launch import current_memory
     from progalign.training.memory import trainer_options
 
-    kwargs: dict[str, Any] = trainer_options(current_memory())
+    kwargs: dict[str, Any] = {**device_arguments(), **trainer_options(current_memory())}
     if cfg.lr_scheduler == "polynomial":
         kwargs["lr_scheduler_kwargs"] = {"lr_end": cfg.lr_end, "power": cfg.schedule_power}
     return TrainingArguments(
@@ -92,8 +92,6 @@ def _arguments(cfg: HislmConfig, scratch: Path, has_val: bool, steps: int) -> An
         weight_decay=cfg.weight_decay,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         save_strategy="no",
         eval_strategy="epoch" if has_val else "no",
         logging_strategy="steps",

@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ[RANK_ENV] = args[0]  # never launch again from here; the stage runner reads it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from progalign.training.distributed import deepspeed_model_init
+    from progalign.training.distributed import deepspeed_model_init, prepare_cpu_deepspeed
 
+    prepare_cpu_deepspeed()  # DeepSpeed on CPU ranks (tests, laptops): one world size
     plugin = deepspeed_model_init()  # ZeRO-3: models load sharded
     try:
         serve(Path(args[0]))

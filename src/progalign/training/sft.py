@@ -26,6 +26,7 @@ from progalign.training.stage import (
     Phase,
     StageContext,
     TrainSettings,
+    device_arguments,
     digest,
     run_trl_stage,
     trainer_arguments,
@@ -87,7 +88,6 @@ def sft_phase(
     (no lower-layer memo), as the instruction texts are seen once."""
 
     def build(ctx: StageContext) -> Any:
-        import torch
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
@@ -104,12 +104,11 @@ def sft_phase(
             max_length=max_length,
             seed=seed,
             data_seed=seed,
-            use_cpu=not torch.cuda.is_available(),
-            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
             save_strategy="no",
             report_to="none",
             logging_steps=1,
             dataloader_num_workers=0,
+            **device_arguments(),
             **trainer_options(current_memory()),
         )
         return SFTTrainer(

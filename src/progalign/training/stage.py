@@ -164,14 +164,29 @@ def on_gpu() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def trainer_arguments(settings: TrainSettings, scratch: Path) -> dict[str, Any]:
-    """Keyword arguments common to every TRL config (``TrainingArguments`` fields)."""
+def device_arguments() -> dict[str, Any]:
+    """The device fields of every trainer's arguments (``TrainingArguments`` and subclasses).
+
+    bf16 autocast on a GPU that supports it, the CPU otherwise; a DeepSpeed rank on a machine
+    without CUDA keeps the process state its rank entry prepared
+    (:func:`progalign.training.distributed.prepare_cpu_deepspeed`, docs/distributed.md).
+    """
     import torch
 
+    from progalign.training.distributed import cpu_deepspeed
+
+    if cpu_deepspeed():
+        keep_state = {"use_configured_state": True}
+        return {"use_cpu": False, "bf16": False, "accelerator_config": keep_state}
+    gpu = on_gpu()
+    return {"use_cpu": not gpu, "bf16": gpu and torch.cuda.is_bf16_supported()}
+
+
+def trainer_arguments(settings: TrainSettings, scratch: Path) -> dict[str, Any]:
+    """Keyword arguments common to every TRL config (``TrainingArguments`` fields)."""
     from progalign.training.launch import current_memory
     from progalign.training.memory import trainer_options
 
-    gpu = on_gpu()
     return {
         "output_dir": str(scratch),
         "num_train_epochs": settings.epochs,
@@ -183,8 +198,7 @@ def trainer_arguments(settings: TrainSettings, scratch: Path) -> dict[str, Any]:
         "gradient_accumulation_steps": settings.grad_accum,
         "seed": settings.seed,
         "data_seed": settings.seed,
-        "use_cpu": not gpu,
-        "bf16": gpu and torch.cuda.is_bf16_supported(),
+        **device_arguments(),
         "fp16": False,
         # Off unless the job was told to save memory (the resource plan: docs/resources.md).
         **trainer_options(current_memory()),
