@@ -276,11 +276,20 @@ def settings(batch_size: int, **extra: object) -> TrainSettings:
 ENGINES = {"ddp.yaml": "ddp", "zero2.yaml": "deepspeed-zero2", "zero3.yaml": "deepspeed-zero3"}
 
 
-def engine_config(config: str) -> str:
-    """``config``, skipping the test where its engine is not installed."""
+def skip_without_engine(config: str) -> None:
+    """Skip the test where the engine of ``config`` is not installed."""
     if config.startswith("zero"):
         pytest.importorskip("deepspeed")
-    return config
+
+
+def assert_shared_as_configured(entry: dict[str, object], config: str) -> None:
+    """Under ZeRO-3 each of the 2 ranks held half the parameters (a little more: padding);
+    otherwise every rank held them whole."""
+    share = entry["parameter_share"]
+    if config == "zero3.yaml":
+        assert 0.5 <= share <= 0.52, share  # type: ignore[operator]
+    else:
+        assert share is None, share
 
 
 @pytest.mark.slow
@@ -290,7 +299,7 @@ def test_two_processes_match_one(
     stage: str, config: str, tiny_model: Path, tmp_path: Path, cpu_only: None, ci_report: object
 ) -> None:
     """DDP and the sharded ZeRO-3 (DPO's frozen reference prepared by TRL for DeepSpeed)."""
-    engine_config(config)
+    skip_without_engine(config)
 
     def train(out: Path, batch_size: int) -> dict[str, object]:
         if stage == "dpo":
@@ -307,19 +316,14 @@ def test_two_processes_match_one(
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
     diff, moved = assert_same(tmp_path / "one", tmp_path / "two", tiny_model)
     entry = distributed_entry(tmp_path / "two")
-    ci_report(
+    ci_report(  # type: ignore[operator]
         f"{stage} {config}: 2 processes vs 1: |dw| {diff:.2e} of update {moved:.2e}, "
         f"parameter share per rank {entry['parameter_share']}"
-    )  # type: ignore[operator]
+    )
     assert entry["world_size"] == 2 and entry["num_machines"] == 1
     assert entry["engine"] == ENGINES[config] and entry["backend"] == "gloo"
     assert entry["accelerate_config"] == str(CONFIGS / config)
-    # ZeRO-3 really shards: each rank held half the parameters (a little more: padding).
-    share = entry["parameter_share"]
-    if config == "ddp.yaml":
-        assert share is None
-    else:
-        assert 0.5 <= share <= 0.52, share  # type: ignore[operator]
+    assert_shared_as_configured(entry, config)  # ZeRO-3 really shards
     assert len(str(entry["accelerate_config_sha256"])) == 64
     assert (
         "distributed"
@@ -354,7 +358,7 @@ def test_hislm_cli_two_processes_match_one(
 ) -> None:
     """``progalign train-hislm --launch``; top-k layers, so the in-process run uses the
     lower-layer memo and the distributed one switches it off (recorded)."""
-    engine_config(config)
+    skip_without_engine(config)
     corpus = write_corpus(tmp_path / "C017.jsonl")
     hislm_config = tmp_path / "hislm.yaml"
     hislm_config.write_text(
@@ -387,6 +391,7 @@ def test_hislm_cli_two_processes_match_one(
     assert one["lower_layers"] is not None and two["lower_layers"] is None
     assert two["provenance"]["distributed"]["lower_layer_memo"] == "off (distributed run)"
     assert two["provenance"]["distributed"]["engine"] == ENGINES[config]
+    assert_shared_as_configured(two["provenance"]["distributed"], config)
 
 
 @pytest.mark.slow
@@ -399,7 +404,7 @@ def test_rloo_two_processes(config: str, tiny_model: Path, tmp_path: Path, cpu_o
     and writes a plain model folder with its distributed record."""
     from transformers import AutoModelForCausalLM
 
-    engine_config(config)
+    skip_without_engine(config)
     train_reward_model(tiny_model, PAIRS, tmp_path / "rm", settings(2))
     rloo = settings(1, num_generations=2, max_new_tokens=4, beta=0.1)
     prompts = ["Is the law just?", "Is the king good?"]
@@ -411,6 +416,7 @@ def test_rloo_two_processes(config: str, tiny_model: Path, tmp_path: Path, cpu_o
     assert all("reward" in row for row in record["history"][:2])  # type: ignore[index]
     entry = distributed_entry(tmp_path / "two")
     assert entry["world_size"] == 2 and entry["engine"] == ENGINES[config]
+    assert_shared_as_configured(entry, config)
     AutoModelForCausalLM.from_pretrained(tmp_path / "two")
     start, trained = weights(tiny_model), weights(tmp_path / "two")
     # ZeRO-2 saves the module's state dict, where the tiny model's tied output layer is a

@@ -67,6 +67,11 @@ def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
         tokenizer.save_pretrained(folder)
 
 
+def deepspeed_launch() -> bool:
+    """Whether this process is a rank of an accelerate DeepSpeed launch (accelerate's flag)."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+
+
 def deepspeed_model_init() -> Any:
     """Under a DeepSpeed launch, make models load sharded (ZeRO-3 ``zero3_init``).
 
@@ -79,7 +84,7 @@ def deepspeed_model_init() -> Any:
         The accelerate ``DeepSpeedPlugin`` (keep it referenced for the process's life), or
         None without DeepSpeed.
     """
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+    if not deepspeed_launch():
         return None
     from accelerate.utils import DeepSpeedPlugin
 
@@ -92,8 +97,7 @@ def cpu_deepspeed() -> bool:
     """Whether this process is a rank of a DeepSpeed launch on a machine without CUDA."""
     import torch
 
-    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
-    return deepspeed and not torch.cuda.is_available()
+    return deepspeed_launch() and not torch.cuda.is_available()
 
 
 def prepare_cpu_deepspeed() -> None:
